@@ -1,0 +1,42 @@
+# Kelpie — the two commands a newcomer needs: `make demo` and `make test`.
+BUILD ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: deps build test unit integration demo format clean asan
+
+deps:
+	scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Unit and integration tests (ctest). CI also runs the unit tests under ASan/UBSan.
+test: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 1200 $(CTEST_ARGS)
+ifeq ($(CI),true)
+	$(MAKE) asan
+endif
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -L unit
+
+integration: build
+	cd $(BUILD) && ctest --output-on-failure -L integration
+
+asan: deps
+	cmake -S . -B $(BUILD)-asan -G Ninja -DKELPIE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure --timeout 1200 -L asan
+
+demo: build
+	scripts/demo.sh
+
+format:
+	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan

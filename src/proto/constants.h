@@ -1,0 +1,125 @@
+// Sheepdog protocol v2 constants: opcodes, flags, result codes, object-space limits.
+// These numbers are the wire contract with clients written elsewhere (tgtd, qemu, dog):
+// never renumber them.
+#pragma once
+#include <cstdint>
+#include <string_view>
+
+namespace kelpie::proto {
+
+// A request with proto_ver above this is answered VER_MISMATCH. tgtd sends 0x01 (and 0x00 on
+// RELEASE_VDI), sheepdog's own tools 0x02: every value up to kProtoVer is accepted.
+inline constexpr uint8_t kProtoVer = 0x02;
+// Internal sheep-to-sheep requests (opcodes >= 0x80) carry this version.
+inline constexpr uint8_t kPeerProtoVer = 0x0a;
+
+inline constexpr size_t kHeaderSize = 48;
+inline constexpr uint16_t kDefaultPort = 7000;
+
+namespace op {
+inline constexpr uint8_t kCreateAndWriteObj = 0x01;
+inline constexpr uint8_t kReadObj = 0x02;
+inline constexpr uint8_t kWriteObj = 0x03;
+inline constexpr uint8_t kRemoveObj = 0x04;
+inline constexpr uint8_t kDiscardObj = 0x05;
+inline constexpr uint8_t kNewVdi = 0x11;
+inline constexpr uint8_t kLockVdi = 0x12;
+inline constexpr uint8_t kReleaseVdi = 0x13;
+inline constexpr uint8_t kGetVdiInfo = 0x14;
+inline constexpr uint8_t kReadVdis = 0x15;
+inline constexpr uint8_t kFlushVdi = 0x16;
+inline constexpr uint8_t kDelVdi = 0x17;
+inline constexpr uint8_t kGetClusterDefault = 0x18;
+// Sheepdog's administrative opcodes (used by dog); numbers as in sheepdog's internal_proto.h.
+inline constexpr uint8_t kGetNodeList = 0x82;
+inline constexpr uint8_t kMakeFs = 0x84;
+inline constexpr uint8_t kShutdown = 0x85;
+inline constexpr uint8_t kStatCluster = 0x87;
+inline constexpr uint8_t kGetEpoch = 0x89;
+inline constexpr uint8_t kGetNodeInfo = 0x8B;  // Kelpie: this node's store usage
+// Kelpie's own admin/peer opcodes (0xA0..0xCF); the internal protocol is Kelpie's to design.
+inline constexpr uint8_t kPeerRead = 0xA0;         // read a local copy
+inline constexpr uint8_t kPeerWrite = 0xA1;        // overwrite part of a local copy
+inline constexpr uint8_t kPeerCreateWrite = 0xA2;  // create a local copy (whole object)
+inline constexpr uint8_t kPeerRemove = 0xA3;       // remove a local copy
+inline constexpr uint8_t kPeerObjList = 0xA4;      // list the oids a node stores
+inline constexpr uint8_t kPeerObjExists = 0xA5;    // does a node hold this oid (any epoch)
+inline constexpr uint8_t kRecoveryStatus = 0xB0;   // dog node recovery
+inline constexpr uint8_t kLockList = 0xB1;         // dog vdi lock list
+inline constexpr uint8_t kLockUnlock = 0xB2;       // dog vdi lock unlock
+inline constexpr uint8_t kSnapshotVdi = 0xB3;      // dog vdi snapshot (ordered, server side)
+inline constexpr uint8_t kResizeVdi = 0xB4;        // dog vdi resize
+inline constexpr uint8_t kObjLocate = 0xB5;        // dog vdi object: which nodes hold an oid
+inline constexpr uint8_t kPeerChecksum = 0xB6;     // digest of a local copy (dog vdi check)
+inline constexpr uint8_t kRepairObj = 0xB7;        // dog vdi check: copy a good replica over bad
+}  // namespace op
+
+namespace flag {
+inline constexpr uint16_t kCmdWrite = 0x01;
+inline constexpr uint16_t kCow = 0x02;
+inline constexpr uint16_t kCache = 0x04;
+inline constexpr uint16_t kDirect = 0x08;
+inline constexpr uint16_t kPiggyback = 0x10;
+inline constexpr uint16_t kTgt = 0x20;
+inline constexpr uint16_t kFwd = 0x40;
+}  // namespace flag
+
+namespace res {
+inline constexpr uint32_t kSuccess = 0x00;
+inline constexpr uint32_t kUnknown = 0x01;
+inline constexpr uint32_t kNoObj = 0x02;
+inline constexpr uint32_t kEio = 0x03;
+inline constexpr uint32_t kVdiExist = 0x04;
+inline constexpr uint32_t kInvalidParms = 0x05;
+inline constexpr uint32_t kSystemError = 0x06;
+inline constexpr uint32_t kVdiLocked = 0x07;
+inline constexpr uint32_t kNoVdi = 0x08;
+inline constexpr uint32_t kNoBaseVdi = 0x09;
+inline constexpr uint32_t kVdiRead = 0x0A;
+inline constexpr uint32_t kVdiWrite = 0x0B;
+inline constexpr uint32_t kBaseVdiRead = 0x0C;
+inline constexpr uint32_t kBaseVdiWrite = 0x0D;
+inline constexpr uint32_t kNoTag = 0x0E;
+inline constexpr uint32_t kStartup = 0x0F;
+inline constexpr uint32_t kVdiNotLocked = 0x10;
+inline constexpr uint32_t kShutdown = 0x11;
+inline constexpr uint32_t kNoMem = 0x12;
+inline constexpr uint32_t kFullVdi = 0x13;
+inline constexpr uint32_t kVerMismatch = 0x14;
+inline constexpr uint32_t kNoSpace = 0x15;
+inline constexpr uint32_t kWaitForFormat = 0x16;
+inline constexpr uint32_t kWaitForJoin = 0x17;
+inline constexpr uint32_t kJoinFailed = 0x18;
+inline constexpr uint32_t kHalt = 0x19;
+inline constexpr uint32_t kReadonly = 0x1A;
+inline constexpr uint32_t kInodeInvalidated = 0x1D;
+// Internal results (sheep to sheep), as in sheepdog's internal_proto.h.
+inline constexpr uint32_t kOldNodeVer = 0x41;  // the peer has a newer epoch than the request
+inline constexpr uint32_t kNewNodeVer = 0x42;  // the request has a newer epoch than the peer
+inline constexpr uint32_t kNotFormatted = 0x43;
+inline constexpr uint32_t kInvalidCtime = 0x44;
+inline constexpr uint32_t kInvalidEpoch = 0x45;
+inline constexpr uint32_t kNetwork = 0x86;  // Kelpie: a peer could not be reached
+}  // namespace res
+
+// Human-readable text for a result code, as dog prints it.
+std::string_view ResultText(uint32_t result);
+
+// Lock types carried in vdi.type of LOCK_VDI / RELEASE_VDI.
+inline constexpr uint32_t kLockNormal = 0;
+inline constexpr uint32_t kLockShared = 1;
+
+inline constexpr size_t kMaxVdiLen = 256;
+inline constexpr size_t kMaxVdiTagLen = 256;
+inline constexpr uint32_t kNrVdis = 1u << 24;
+inline constexpr uint64_t kMaxDataObjs = 1ull << 20;
+inline constexpr uint8_t kDefaultBlockSizeShift = 22;  // 4 MiB objects
+inline constexpr uint8_t kMinBlockSizeShift = 20;
+inline constexpr uint8_t kMaxBlockSizeShift = 31;
+inline constexpr uint32_t kDefaultCopies = 3;
+inline constexpr uint32_t kMaxCopies = 31;
+// The largest data segment sheep accepts in one request: the whole inode object (12.6 MB),
+// rounded up. Anything longer is answered INVALID_PARMS and the connection is closed.
+inline constexpr uint32_t kMaxDataLength = 16u << 20;
+
+}  // namespace kelpie::proto
