@@ -30,7 +30,7 @@ integration: build
 asan: deps
 	cmake -S . -B $(BUILD)-asan -G Ninja -DKELPIE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build $(BUILD)-asan -j $(JOBS)
-	cd $(BUILD)-asan && ctest --output-on-failure --timeout 1200 -L asan
+	cd $(BUILD)-asan && ctest --output-on-failure --timeout 1200 -L unit
 
 demo: build
 	scripts/demo.sh

@@ -50,8 +50,7 @@ inline constexpr uint8_t kLockUnlock = 0xB2;       // dog vdi lock unlock
 inline constexpr uint8_t kSnapshotVdi = 0xB3;      // dog vdi snapshot (ordered, server side)
 inline constexpr uint8_t kResizeVdi = 0xB4;        // dog vdi resize
 inline constexpr uint8_t kObjLocate = 0xB5;        // dog vdi object: which nodes hold an oid
-inline constexpr uint8_t kPeerChecksum = 0xB6;     // digest of a local copy (dog vdi check)
-inline constexpr uint8_t kRepairObj = 0xB7;        // dog vdi check: copy a good replica over bad
+inline constexpr uint8_t kCheckObj = 0xB6;         // dog vdi check: compare and repair copies
 }  // namespace op
 
 namespace flag {

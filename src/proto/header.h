@@ -35,9 +35,13 @@ struct Header {
 
   // Raw access to the union by absolute header offset (16..47).
   template <typename T>
-  T Get(size_t off) const { return LoadLE<T>(u.data() + off - 16); }
+  T Get(size_t off) const {
+    return LoadLE<T>(u.data() + off - 16);
+  }
   template <typename T>
-  void Set(size_t off, T v) { StoreLE<T>(u.data() + off - 16, v); }
+  void Set(size_t off, T v) {
+    StoreLE<T>(u.data() + off - 16, v);
+  }
 
   // Object request view.
   uint64_t oid() const { return Get<uint64_t>(16); }

@@ -27,7 +27,7 @@ inline constexpr size_t kSnapId = 556;
 inline constexpr size_t kVdiId = 560;
 inline constexpr size_t kParentVdiId = 564;
 inline constexpr size_t kBtreeCounter = 568;
-inline constexpr size_t kDataVdiId = 4664;  // == header size
+inline constexpr size_t kDataVdiId = 4664;                      // == header size
 inline constexpr size_t kGref = kDataVdiId + 4 * kMaxDataObjs;  // 4198968
 }  // namespace inode_off
 

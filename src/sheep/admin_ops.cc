@@ -1,0 +1,185 @@
+// Cluster administration for dog: format, shutdown, cluster/node status, recovery progress,
+// object placement and the per-object consistency check (dog vdi check).
+#include <isa-l/crc.h>
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "proto/oid.h"
+#include "sheep/gateway.h"
+#include "sheep/ops.h"
+#include "sheep/peer_ops.h"
+#include "sheep/sheep.h"
+
+namespace kelpie::sheep {
+
+namespace res = proto::res;
+using nlohmann::json;
+using proto::Header;
+
+namespace {
+
+json ParseBody(const Request& req) {
+  if (req.data.empty()) return json::object();
+  return json::parse(req.data.begin(), req.data.end());
+}
+
+}  // namespace
+
+asio::awaitable<Reply> HandleMakeFs(Sheep& s, Request& req, const ClientInfo&) {
+  json body;
+  try {
+    body = ParseBody(req);
+  } catch (const std::exception&) {
+    co_return Reply::Error(req.hdr, res::kInvalidParms);
+  }
+  const int copies = body.value("copies", int(proto::kDefaultCopies));
+  const int bss = body.value("block_size_shift", int(proto::kDefaultBlockSizeShift));
+  if (copies < 1 || copies > int(proto::kMaxCopies) || bss < proto::kMinBlockSizeShift ||
+      bss > proto::kMaxBlockSizeShift) {
+    co_return Reply::Error(req.hdr, res::kInvalidParms);
+  }
+  nlohmann::json op_req = {{"type", "format"},        {"ctime", uint64_t(::time(nullptr))},
+                           {"copies", copies},        {"copy_policy", body.value("copy_policy", 0)},
+                           {"block_size_shift", bss}, {"lock", body.value("lock", true)}};
+  const json result = co_await s.SubmitClusterOp(std::move(op_req));
+  co_return Reply::Error(req.hdr, result.value("result", uint32_t(res::kSystemError)));
+}
+
+asio::awaitable<Reply> HandleShutdown(Sheep& s, Request& req, const ClientInfo&) {
+  nlohmann::json op_req = {{"type", "shutdown"}};
+  const json result = co_await s.SubmitClusterOp(std::move(op_req));
+  co_return Reply::Error(req.hdr, result.value("result", uint32_t(res::kSystemError)));
+}
+
+asio::awaitable<Reply> HandleStatCluster(Sheep& s, Request& req, const ClientInfo&) {
+  const std::string body = s.WithState([](const ClusterState& st) {
+    json epochs = json::array();
+    for (auto it = st.history.rbegin(); it != st.history.rend(); ++it) {
+      json nodes = json::array();
+      for (const auto& n : it->nodes) nodes.push_back(n.id());
+      epochs.push_back({{"epoch", it->epoch}, {"time", it->time}, {"nodes", nodes}});
+    }
+    const char* status = st.shutting_down      ? "shutting down"
+                         : st.config.formatted ? "running"
+                                               : "waiting for format";
+    return json{{"status", status},
+                {"ctime", st.config.ctime},
+                {"epoch", st.epoch},
+                {"copies", st.config.copies},
+                {"copy_policy", st.config.copy_policy},
+                {"block_size_shift", st.config.block_size_shift},
+                {"lock", st.config.lock},
+                {"epochs", epochs}}
+        .dump();
+  });
+  co_return JsonReply(req.hdr, body);
+}
+
+asio::awaitable<Reply> HandleGetNodeList(Sheep& s, Request& req, const ClientInfo&) {
+  const View v = s.view();
+  json nodes = json::array();
+  for (const auto& n : v.ring->nodes()) nodes.push_back(NodeToJson(n));
+  co_return JsonReply(req.hdr,
+                      json{{"epoch", v.epoch}, {"local", s.self().id()}, {"nodes", nodes}}.dump());
+}
+
+asio::awaitable<Reply> HandleGetNodeInfo(Sheep& s, Request& req, const ClientInfo&) {
+  const json body = {{"size", s.store().CapacityBytes()},
+                     {"used", s.store().UsedBytes()},
+                     {"objects", s.store().List().size()}};
+  co_return JsonReply(req.hdr, body.dump());
+}
+
+asio::awaitable<Reply> HandleRecoveryStatus(Sheep& s, Request& req, const ClientInfo&) {
+  co_return JsonReply(req.hdr, s.recovery().Status().dump());
+}
+
+asio::awaitable<Reply> HandleObjLocate(Sheep& s, Request& req, const ClientInfo&) {
+  const uint64_t oid = req.hdr.oid();
+  const View v = s.view();
+  const size_t copies =
+      s.WithState([&](const ClusterState& st) { return st.CopiesOf(proto::OidToVid(oid)); });
+  json placement = json::array(), holders = json::array();
+  for (const auto& n : v.ring->PlaceNodes(oid, copies)) placement.push_back(n.id());
+  for (const auto& n : v.ring->nodes()) {
+    Header h;
+    h.opcode = proto::op::kPeerObjExists;
+    h.set_oid(oid);
+    h.Set<uint8_t>(35, peer_flag::kNoEpochCheck);
+    const Reply r = co_await PeerCall(s, n, h, {});
+    if (r.result() == res::kSuccess) holders.push_back(n.id());
+  }
+  co_return JsonReply(
+      req.hdr,
+      json{{"oid", oid}, {"copies", copies}, {"placement", placement}, {"holders", holders}}
+          .dump());
+}
+
+asio::awaitable<Reply> HandleCheckObj(Sheep& s, Request& req, const ClientInfo&) {
+  const uint64_t oid = req.hdr.oid();
+  const View v = s.view();
+  const size_t copies =
+      s.WithState([&](const ClusterState& st) { return st.CopiesOf(proto::OidToVid(oid)); });
+  const auto nodes = v.ring->PlaceNodes(oid, copies);
+  // Read every copy; group them by content checksum.
+  std::vector<std::vector<uint8_t>> data(nodes.size());
+  std::vector<int64_t> crc(nodes.size(), -1);
+  std::map<uint32_t, size_t> votes;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (co_await PeerReadWhole(s, nodes[i], oid, false, data[i]) != res::kSuccess) continue;
+    crc[i] = crc32_iscsi(data[i].data(), int(data[i].size()), 0xffffffff);
+    ++votes[uint32_t(crc[i])];
+  }
+  json missing = json::array(), repaired = json::array();
+  if (votes.empty()) {
+    co_return JsonReply(req.hdr, json{{"oid", oid},
+                                      {"copies", nodes.size()},
+                                      {"ok", false},
+                                      {"lost", true},
+                                      {"missing", missing},
+                                      {"repaired", repaired}}
+                                     .dump());
+  }
+  // The content most copies agree on wins; on a tie, the first copy in placement order.
+  int64_t good = -1;
+  size_t best = 0;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (crc[i] >= 0 && votes[uint32_t(crc[i])] > best) {
+      best = votes[uint32_t(crc[i])];
+      good = crc[i];
+    }
+  }
+  size_t src = 0;
+  while (crc[src] != good) ++src;
+  const bool ok = votes.size() == 1 && std::find(crc.begin(), crc.end(), -1) == crc.end();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (crc[i] == good) continue;
+    (crc[i] < 0 ? missing : repaired).push_back(nodes[i].id());
+    Header h;
+    h.opcode = proto::op::kPeerCreateWrite;
+    h.flags = proto::flag::kCmdWrite;
+    h.epoch = v.epoch;
+    h.set_oid(oid);
+    h.set_cow_oid(data[src].size());
+    const Reply r = co_await PeerCall(s, nodes[i], h, data[src]);
+    if (r.result() != res::kSuccess) {
+      spdlog::error("check {:016x}: repairing the copy on {} failed: {}", oid, nodes[i].id(),
+                    proto::ResultText(r.result()));
+    } else {
+      spdlog::warn("check {:016x}: copy on {} {} from {}", oid, nodes[i].id(),
+                   crc[i] < 0 ? "was missing, restored" : "differed, repaired", nodes[src].id());
+    }
+  }
+  co_return JsonReply(req.hdr, json{{"oid", oid},
+                                    {"copies", nodes.size()},
+                                    {"ok", ok},
+                                    {"lost", false},
+                                    {"missing", missing},
+                                    {"repaired", repaired}}
+                                   .dump());
+}
+
+}  // namespace kelpie::sheep

@@ -1,0 +1,31 @@
+// Gateway: how any sheep serves a client's object request. It places the object on the ring of
+// the current epoch and forwards to the sheep holding its copies: a write goes to every copy and
+// succeeds only when every copy of the current placement has it; a read is served by one copy,
+// falling back to the others. When the placement's epoch moves under a request (a node joined or
+// left), the request is retried on the new placement.
+#pragma once
+#include <asio.hpp>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace kelpie::sheep {
+
+class Sheep;
+
+// Reads len bytes at offset of oid into out (resized). Returns a proto::res code.
+asio::awaitable<uint32_t> GatewayRead(Sheep& s, uint64_t oid, uint64_t offset, uint32_t len,
+                                      std::vector<uint8_t>& out);
+// Overwrites part of an existing object on every copy.
+asio::awaitable<uint32_t> GatewayWrite(Sheep& s, uint64_t oid, uint64_t offset,
+                                       std::span<const uint8_t> data);
+// Creates (or replaces) the object on every copy: obj_size bytes, zeros except data at offset.
+asio::awaitable<uint32_t> GatewayCreate(Sheep& s, uint64_t oid, uint64_t obj_size, uint64_t offset,
+                                        std::span<const uint8_t> data);
+// Removes every copy.
+asio::awaitable<uint32_t> GatewayRemove(Sheep& s, uint64_t oid);
+
+// Size of an object: the VDI's object size for data objects, the full inode size for inodes.
+uint64_t ObjectSize(Sheep& s, uint64_t oid);
+
+}  // namespace kelpie::sheep

@@ -1,0 +1,119 @@
+// Client object I/O: READ_OBJ, WRITE_OBJ, CREATE_AND_WRITE_OBJ (with copy-on-write), REMOVE_OBJ,
+// DISCARD_OBJ, FLUSH_VDI.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "proto/inode.h"
+#include "proto/oid.h"
+#include "sheep/gateway.h"
+#include "sheep/ops.h"
+#include "sheep/sheep.h"
+
+namespace kelpie::sheep {
+
+namespace res = proto::res;
+using proto::Header;
+
+namespace {
+
+// Objects of a snapshot are read-only to clients: a write there means the client's inode is out
+// of date (a snapshot was taken), and READONLY tells it to re-resolve the VDI's name.
+bool IsReadonly(Sheep& s, uint64_t oid, const ClientInfo& c) {
+  if (c.from_local) return false;
+  return s.WithState([&](const ClusterState& st) {
+    const VdiEntry* e = st.catalog.Find(proto::OidToVid(oid));
+    return e != nullptr && e->snapshot;
+  });
+}
+
+bool InBounds(Sheep& s, uint64_t oid, uint64_t offset, uint64_t len) {
+  return len <= proto::kMaxDataLength && offset + len <= ObjectSize(s, oid);
+}
+
+}  // namespace
+
+asio::awaitable<Reply> HandleReadObj(Sheep& s, Request& req, const ClientInfo&) {
+  const Header& h = req.hdr;
+  if (!InBounds(s, h.oid(), h.offset(), h.data_length))
+    co_return Reply::Error(h, res::kInvalidParms);
+  Reply r = Reply::Ok(h);
+  const uint32_t rc = co_await GatewayRead(s, h.oid(), h.offset(), h.data_length, r.data);
+  if (rc != res::kSuccess) co_return Reply::Error(h, rc);
+  r.hdr.data_length = uint32_t(r.data.size());
+  r.hdr.set_rsp_copies(uint8_t(
+      s.WithState([&](const ClusterState& st) { return st.CopiesOf(proto::OidToVid(h.oid())); })));
+  co_return r;
+}
+
+asio::awaitable<Reply> HandleWriteObj(Sheep& s, Request& req, const ClientInfo& c) {
+  const Header& h = req.hdr;
+  if (!h.is_write() || !InBounds(s, h.oid(), h.offset(), req.data.size())) {
+    co_return Reply::Error(h, res::kInvalidParms);
+  }
+  if (IsReadonly(s, h.oid(), c)) co_return Reply::Error(h, res::kReadonly);
+  co_return Reply::Error(h, co_await GatewayWrite(s, h.oid(), h.offset(), req.data));
+}
+
+asio::awaitable<Reply> HandleCreateAndWriteObj(Sheep& s, Request& req, const ClientInfo& c) {
+  const Header& h = req.hdr;
+  const uint64_t oid = h.oid();
+  if (!h.is_write() || !InBounds(s, oid, h.offset(), req.data.size())) {
+    co_return Reply::Error(h, res::kInvalidParms);
+  }
+  if (IsReadonly(s, oid, c)) co_return Reply::Error(h, res::kReadonly);
+  const uint64_t size = ObjectSize(s, oid);
+  if ((h.flags & proto::flag::kCow) && h.cow_oid() != 0) {
+    // Copy-on-write: the new object starts as the ancestor's, with the client's bytes on top.
+    if (!proto::IsDataOid(h.cow_oid()) ||
+        proto::DataOidToIdx(h.cow_oid()) != proto::DataOidToIdx(oid)) {
+      co_return Reply::Error(h, res::kInvalidParms);
+    }
+    std::vector<uint8_t> base;
+    const uint32_t rc = co_await GatewayRead(s, h.cow_oid(), 0, uint32_t(size), base);
+    if (rc != res::kSuccess) {
+      spdlog::error("copy-on-write of {:016x} from {:016x}: {}", oid, h.cow_oid(),
+                    proto::ResultText(rc));
+      co_return Reply::Error(h, rc == res::kNoObj ? res::kBaseVdiRead : rc);
+    }
+    std::copy(req.data.begin(), req.data.end(), base.begin() + h.offset());
+    co_return Reply::Error(h, co_await GatewayCreate(s, oid, size, 0, base));
+  }
+  co_return Reply::Error(h, co_await GatewayCreate(s, oid, size, h.offset(), req.data));
+}
+
+asio::awaitable<Reply> HandleRemoveObj(Sheep& s, Request& req, const ClientInfo&) {
+  co_return Reply::Error(req.hdr, co_await GatewayRemove(s, req.hdr.oid()));
+}
+
+// DISCARD_OBJ on a data object: unmap its index in the VDI's inode, then drop the object if the
+// VDI owned it (an ancestor's object stays: others may share it).
+asio::awaitable<Reply> HandleDiscardObj(Sheep& s, Request& req, const ClientInfo& c) {
+  const Header& h = req.hdr;
+  const uint64_t oid = h.oid();
+  if (!proto::IsDataOid(oid)) co_return Reply::Error(h, res::kInvalidParms);
+  if (IsReadonly(s, oid, c)) co_return Reply::Error(h, res::kReadonly);
+  const uint32_t vid = proto::OidToVid(oid);
+  const uint32_t idx = proto::DataOidToIdx(oid);
+  const uint64_t inode_oid = proto::VidToInodeOid(vid);
+  const uint64_t entry_off = proto::inode_off::kDataVdiId + 4ull * idx;
+  std::vector<uint8_t> cur;
+  uint32_t rc = co_await GatewayRead(s, inode_oid, entry_off, 4, cur);
+  if (rc != res::kSuccess) co_return Reply::Error(h, rc);
+  const uint32_t owner = proto::LoadLE<uint32_t>(cur.data());
+  if (owner == 0) co_return Reply::Ok(h);
+  const std::array<uint8_t, 4> zero{};
+  rc = co_await GatewayWrite(s, inode_oid, entry_off, zero);
+  if (rc != res::kSuccess) co_return Reply::Error(h, rc);
+  if (owner == vid && co_await GatewayRemove(s, oid) != res::kSuccess) {
+    spdlog::warn("discard: could not remove {:016x}", oid);
+  }
+  co_return Reply::Ok(h);
+}
+
+// Writes are durable on every copy before they are acknowledged: nothing to flush.
+asio::awaitable<Reply> HandleFlushVdi(Sheep&, Request& req, const ClientInfo&) {
+  co_return Reply::Ok(req.hdr);
+}
+
+}  // namespace kelpie::sheep

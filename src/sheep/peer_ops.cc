@@ -1,0 +1,155 @@
+#include "sheep/peer_ops.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "sheep/sheep.h"
+
+namespace kelpie::sheep {
+
+using proto::Header;
+namespace res = proto::res;
+
+namespace {
+
+uint8_t PeerFlags(const Header& h) { return h.Get<uint8_t>(35); }
+
+// kSuccess if the request's epoch is this sheep's.
+uint32_t CheckEpoch(Sheep& s, const Header& h) {
+  if (PeerFlags(h) & peer_flag::kNoEpochCheck) return res::kSuccess;
+  const uint32_t mine = s.view().epoch;
+  if (h.epoch < mine) return res::kOldNodeVer;
+  if (h.epoch > mine) return res::kNewNodeVer;
+  return res::kSuccess;
+}
+
+}  // namespace
+
+asio::awaitable<Reply> HandlePeerRead(Sheep& s, Request& req, const ClientInfo&) {
+  const Header& h = req.hdr;
+  const uint8_t pf = PeerFlags(h);
+  const bool recovery_read = (pf & peer_flag::kWhole) != 0;
+  if (!recovery_read) {
+    if (uint32_t rc = CheckEpoch(s, h); rc != res::kSuccess) co_return Reply::Error(h, rc);
+  }
+  const uint64_t oid = h.oid();
+  if (!s.store().Exists(oid)) {
+    if (recovery_read) {
+      if (pf & peer_flag::kAllowStale) {
+        if (auto stale = s.store().ReadStale(oid)) {
+          Reply r = Reply::Ok(h);
+          r.data = std::move(*stale);
+          r.hdr.data_length = uint32_t(r.data.size());
+          co_return r;
+        }
+      }
+      co_return Reply::Error(h, res::kNoObj);
+    }
+    if (uint32_t rc = co_await s.recovery().EnsureLocal(oid); rc != res::kSuccess) {
+      co_return Reply::Error(h, rc);
+    }
+  }
+  uint64_t offset = h.offset();
+  uint64_t len = h.data_length;
+  if (recovery_read) {
+    offset = 0;
+    len = s.store().Size(oid).value_or(0);
+  }
+  if (len > proto::kMaxDataLength) co_return Reply::Error(h, res::kInvalidParms);
+  Reply r = Reply::Ok(h);
+  r.data.resize(len);
+  const uint32_t rc = s.store().Read(oid, offset, r.data);
+  if (rc != res::kSuccess) co_return Reply::Error(h, rc);
+  r.hdr.data_length = uint32_t(len);
+  co_return r;
+}
+
+asio::awaitable<Reply> HandlePeerWrite(Sheep& s, Request& req, const ClientInfo&) {
+  const Header& h = req.hdr;
+  if (uint32_t rc = CheckEpoch(s, h); rc != res::kSuccess) co_return Reply::Error(h, rc);
+  const uint64_t oid = h.oid();
+  if (uint32_t rc = co_await s.recovery().EnsureLocal(oid); rc != res::kSuccess) {
+    co_return Reply::Error(h, rc);
+  }
+  std::lock_guard lk(s.recovery().ObjectLock(oid));
+  co_return Reply::Error(h, s.store().Write(oid, h.offset(), req.data));
+}
+
+asio::awaitable<Reply> HandlePeerCreateWrite(Sheep& s, Request& req, const ClientInfo&) {
+  const Header& h = req.hdr;
+  if (uint32_t rc = CheckEpoch(s, h); rc != res::kSuccess) co_return Reply::Error(h, rc);
+  const uint64_t obj_size = h.cow_oid();  // peer view: the object's size travels here
+  if (obj_size == 0 || h.offset() + req.data.size() > obj_size) {
+    co_return Reply::Error(h, res::kInvalidParms);
+  }
+  std::lock_guard lk(s.recovery().ObjectLock(h.oid()));
+  co_return Reply::Error(h, s.store().CreateAndWrite(h.oid(), obj_size, h.offset(), req.data));
+}
+
+asio::awaitable<Reply> HandlePeerRemove(Sheep& s, Request& req, const ClientInfo&) {
+  const Header& h = req.hdr;
+  if (uint32_t rc = CheckEpoch(s, h); rc != res::kSuccess) co_return Reply::Error(h, rc);
+  std::lock_guard lk(s.recovery().ObjectLock(h.oid()));
+  s.store().DropStale(h.oid());
+  const uint32_t rc = s.store().Remove(h.oid());
+  co_return Reply::Error(h, rc == res::kNoObj ? res::kSuccess : rc);
+}
+
+asio::awaitable<Reply> HandlePeerObjList(Sheep& s, Request& req, const ClientInfo&) {
+  std::vector<uint64_t> oids = s.store().List();
+  const std::vector<uint64_t> stale = s.store().ListStale();
+  oids.insert(oids.end(), stale.begin(), stale.end());
+  std::sort(oids.begin(), oids.end());
+  oids.erase(std::unique(oids.begin(), oids.end()), oids.end());
+  Reply r = Reply::Ok(req.hdr);
+  r.data.resize(oids.size() * 8);
+  for (size_t i = 0; i < oids.size(); ++i) proto::StoreLE<uint64_t>(&r.data[i * 8], oids[i]);
+  r.hdr.data_length = uint32_t(r.data.size());
+  co_return r;
+}
+
+asio::awaitable<Reply> HandlePeerObjExists(Sheep& s, Request& req, const ClientInfo&) {
+  co_return Reply::Error(req.hdr, s.store().Exists(req.hdr.oid()) ? res::kSuccess : res::kNoObj);
+}
+
+asio::awaitable<Reply> PeerCall(Sheep& s, const cluster::NodeInfo& node, Header hdr,
+                                std::span<const uint8_t> data) {
+  hdr.proto_ver = proto::kPeerProtoVer;
+  if (node == s.self()) {
+    Request req{hdr, std::vector<uint8_t>(data.begin(), data.end())};
+    if (req.hdr.flags & proto::flag::kCmdWrite) req.hdr.data_length = uint32_t(data.size());
+    ClientInfo local;
+    local.from_local = true;
+    co_return co_await s.Dispatch(std::move(req), local);
+  }
+  co_return co_await s.peers().Call(node, hdr, data);
+}
+
+asio::awaitable<uint32_t> PeerListObjects(Sheep& s, const cluster::NodeInfo& node,
+                                          std::vector<uint64_t>& out) {
+  Header h;
+  h.opcode = proto::op::kPeerObjList;
+  h.Set<uint8_t>(35, peer_flag::kNoEpochCheck);
+  const Reply r = co_await PeerCall(s, node, h, {});
+  if (r.result() != res::kSuccess) co_return r.result();
+  out.clear();
+  for (size_t i = 0; i + 8 <= r.data.size(); i += 8)
+    out.push_back(proto::LoadLE<uint64_t>(&r.data[i]));
+  co_return res::kSuccess;
+}
+
+asio::awaitable<uint32_t> PeerReadWhole(Sheep& s, const cluster::NodeInfo& node, uint64_t oid,
+                                        bool allow_stale, std::vector<uint8_t>& out) {
+  Header h;
+  h.opcode = proto::op::kPeerRead;
+  h.set_oid(oid);
+  h.Set<uint8_t>(35, uint8_t(peer_flag::kWhole | peer_flag::kNoEpochCheck |
+                             (allow_stale ? peer_flag::kAllowStale : 0)));
+  Reply r = co_await PeerCall(s, node, h, {});
+  if (r.result() != res::kSuccess) co_return r.result();
+  out = std::move(r.data);
+  co_return res::kSuccess;
+}
+
+}  // namespace kelpie::sheep

@@ -1,0 +1,44 @@
+// Peer operations: what one sheep asks of another about the copies it stores (read, write,
+// create, remove, list). The handlers run on the storage sheep; the Peer* functions are the
+// calling side, and call the local handler directly when the node is this sheep.
+//
+// Every peer request carries the sender's epoch. A storage sheep refuses a request from another
+// epoch (kOldNodeVer / kNewNodeVer) so a gateway never writes to a placement that is no longer
+// current; the gateway then waits for the epochs to agree and retries.
+#pragma once
+#include <asio.hpp>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "cluster/node.h"
+#include "sheep/request.h"
+
+namespace kelpie::sheep {
+
+class Sheep;
+
+// Peer header flags, in the object view's reserved byte (offset 35).
+namespace peer_flag {
+inline constexpr uint8_t kWhole = 0x01;       // kPeerRead: the whole object, any length
+inline constexpr uint8_t kAllowStale = 0x02;  // kPeerRead: may answer from a stale copy
+inline constexpr uint8_t kNoEpochCheck = 0x04;
+}  // namespace peer_flag
+
+asio::awaitable<Reply> HandlePeerRead(Sheep& s, Request& req, const ClientInfo& c);
+asio::awaitable<Reply> HandlePeerWrite(Sheep& s, Request& req, const ClientInfo& c);
+asio::awaitable<Reply> HandlePeerCreateWrite(Sheep& s, Request& req, const ClientInfo& c);
+asio::awaitable<Reply> HandlePeerRemove(Sheep& s, Request& req, const ClientInfo& c);
+asio::awaitable<Reply> HandlePeerObjList(Sheep& s, Request& req, const ClientInfo& c);
+asio::awaitable<Reply> HandlePeerObjExists(Sheep& s, Request& req, const ClientInfo& c);
+
+// Sends a peer request to `node` (directly to the local handler when it is this sheep).
+asio::awaitable<Reply> PeerCall(Sheep& s, const cluster::NodeInfo& node, proto::Header hdr,
+                                std::span<const uint8_t> data);
+
+asio::awaitable<uint32_t> PeerListObjects(Sheep& s, const cluster::NodeInfo& node,
+                                          std::vector<uint64_t>& out);
+asio::awaitable<uint32_t> PeerReadWhole(Sheep& s, const cluster::NodeInfo& node, uint64_t oid,
+                                        bool allow_stale, std::vector<uint8_t>& out);
+
+}  // namespace kelpie::sheep

@@ -1,0 +1,83 @@
+#include "sheep/peer_pool.h"
+
+#include <spdlog/spdlog.h>
+
+#include <asio/experimental/awaitable_operators.hpp>
+
+namespace kelpie::sheep {
+
+using namespace asio::experimental::awaitable_operators;
+using asio::use_awaitable;
+
+namespace {
+constexpr size_t kMaxIdlePerPeer = 16;
+}
+
+std::unique_ptr<PeerPool::Socket> PeerPool::TakeIdle(const std::string& id) {
+  std::lock_guard lk(mu_);
+  auto& v = idle_[id];
+  if (v.empty()) return nullptr;
+  auto s = std::move(v.back());
+  v.pop_back();
+  return s;
+}
+
+void PeerPool::GiveBack(const std::string& id, std::unique_ptr<Socket> s) {
+  std::lock_guard lk(mu_);
+  auto& v = idle_[id];
+  if (v.size() < kMaxIdlePerPeer) v.push_back(std::move(s));
+}
+
+void PeerPool::Forget(const cluster::NodeInfo& node) {
+  std::lock_guard lk(mu_);
+  idle_.erase(node.id());
+}
+
+asio::awaitable<Reply> PeerPool::Call(const cluster::NodeInfo& node, proto::Header hdr,
+                                      std::span<const uint8_t> data,
+                                      std::chrono::milliseconds timeout) {
+  const std::string id = node.id();
+  hdr.data_length = (hdr.flags & proto::flag::kCmdWrite) ? uint32_t(data.size()) : hdr.data_length;
+  const proto::HeaderBytes hb = proto::EncodeHeader(hdr);
+  // A pooled connection may have been closed by the peer meanwhile: one retry on a fresh one.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::unique_ptr<Socket> sock = attempt == 0 ? TakeIdle(id) : nullptr;
+    const bool pooled = sock != nullptr;
+    try {
+      if (!sock) {
+        sock = std::make_unique<Socket>(io_);
+        asio::ip::tcp::endpoint ep(asio::ip::make_address(node.addr), node.port);
+        asio::steady_timer t(io_, std::chrono::seconds(5));
+        auto r = co_await (sock->async_connect(ep, use_awaitable) || t.async_wait(use_awaitable));
+        if (r.index() != 0) throw std::runtime_error("connect timed out");
+        sock->set_option(asio::ip::tcp::no_delay(true));
+      }
+      std::array<asio::const_buffer, 2> out = {asio::buffer(hb),
+                                               asio::buffer(data.data(), data.size())};
+      const size_t out_len = (hdr.flags & proto::flag::kCmdWrite) ? 2 : 1;
+      Reply rep;
+      proto::HeaderBytes rb;
+      auto io = [&]() -> asio::awaitable<void> {
+        co_await asio::async_write(*sock, std::span(out.data(), out_len), use_awaitable);
+        co_await asio::async_read(*sock, asio::buffer(rb), use_awaitable);
+        rep.hdr = proto::DecodeHeader(rb);
+        if (rep.hdr.data_length > proto::kMaxDataLength) throw std::runtime_error("reply too long");
+        rep.data.resize(rep.hdr.data_length);
+        if (!rep.data.empty())
+          co_await asio::async_read(*sock, asio::buffer(rep.data), use_awaitable);
+      };
+      asio::steady_timer t(io_, timeout);
+      auto r = co_await (io() || t.async_wait(use_awaitable));
+      if (r.index() != 0) throw std::runtime_error("request timed out");
+      GiveBack(id, std::move(sock));
+      co_return rep;
+    } catch (const std::exception& e) {
+      if (pooled) continue;
+      spdlog::warn("peer {}: opcode {:#x} failed: {}", id, hdr.opcode, e.what());
+      break;
+    }
+  }
+  co_return Reply::Error(hdr, proto::res::kNetwork);
+}
+
+}  // namespace kelpie::sheep

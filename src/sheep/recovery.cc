@@ -1,0 +1,181 @@
+#include "sheep/recovery.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <unordered_set>
+
+#include "proto/oid.h"
+#include "sheep/asio_util.h"
+#include "sheep/peer_ops.h"
+#include "sheep/sheep.h"
+
+namespace kelpie::sheep {
+
+using asio::use_awaitable;
+
+void Recovery::OnEpoch(uint32_t epoch, bool rejoined) {
+  epoch_ = epoch;
+  complete_ = false;
+  done_ = 0;
+  total_ = 0;
+  if (rejoined) {
+    // Everything this sheep holds may have missed writes while it was away.
+    size_t n = 0;
+    for (uint64_t oid : sheep_.store().List()) {
+      std::lock_guard lk(ObjectLock(oid));
+      sheep_.store().MoveToStale(oid, epoch);
+      ++n;
+    }
+    if (n != 0) spdlog::info("rejoined at epoch {}: set aside {} local objects as stale", epoch, n);
+  }
+  asio::co_spawn(sheep_.io(), Run(epoch), asio::detached);
+}
+
+asio::awaitable<void> Recovery::Run(uint32_t epoch) {
+  // Gather every oid known anywhere (live or stale copies).
+  std::unordered_set<uint64_t> all;
+  const View v = sheep_.view();
+  if (!v.formatted || v.epoch != epoch) {
+    if (Current(epoch)) complete_ = true;
+    co_return;
+  }
+  for (const auto& node : v.ring->nodes()) {
+    std::vector<uint64_t> oids;
+    const uint32_t rc = co_await PeerListObjects(sheep_, node, oids);
+    if (rc != proto::res::kSuccess) {
+      spdlog::warn("recovery epoch {}: cannot list objects of {}: {}", epoch, node.id(),
+                   proto::ResultText(rc));
+    }
+    all.insert(oids.begin(), oids.end());
+    if (!Current(epoch)) co_return;
+  }
+  // Decide what this sheep must pull and what it must set aside.
+  std::vector<uint64_t> pending;
+  for (uint64_t oid : all) {
+    const size_t copies =
+        sheep_.WithState([&](const ClusterState& s) { return s.CopiesOf(proto::OidToVid(oid)); });
+    bool mine = false;
+    for (const auto& n : v.ring->PlaceNodes(oid, copies)) mine |= n == sheep_.self();
+    const bool have = sheep_.store().Exists(oid);
+    if (mine && !have) {
+      pending.push_back(oid);
+    } else if (!mine && have) {
+      std::lock_guard lk(ObjectLock(oid));
+      sheep_.store().MoveToStale(oid, epoch);
+    }
+  }
+  total_ = pending.size();
+  if (!pending.empty())
+    spdlog::info("recovery epoch {}: {} objects to pull", epoch, pending.size());
+  for (uint64_t oid : pending) {
+    if (!Current(epoch)) co_return;
+    const uint32_t rc = co_await EnsureLocal(oid);
+    if (rc != proto::res::kSuccess) {
+      spdlog::error("recovery epoch {}: object {:016x} not recovered: {}", epoch, oid,
+                    proto::ResultText(rc));
+    }
+    ++done_;
+  }
+  if (Current(epoch)) {
+    complete_ = true;
+    if (!pending.empty()) spdlog::info("recovery epoch {}: done", epoch);
+  }
+}
+
+asio::awaitable<uint32_t> Recovery::EnsureLocal(uint64_t oid) {
+  if (sheep_.store().Exists(oid)) co_return proto::res::kSuccess;
+  if (complete_.load()) co_return proto::res::kNoObj;
+  auto me = std::make_shared<Waiter>(sheep_.io(), 1);
+  bool leader = false;
+  {
+    std::lock_guard lk(inflight_mu_);
+    auto& slot = inflight_[oid];
+    if (!slot) {
+      slot = std::make_shared<InFlight>();
+      leader = true;
+    } else {
+      slot->waiters.push_back(me);
+    }
+  }
+  if (!leader) {
+    auto [ec, rc] = co_await me->async_receive(kTuple);
+    co_return ec ? proto::res::kEio : rc;
+  }
+  const uint32_t rc = co_await Fetch(oid);
+  std::shared_ptr<InFlight> done;
+  {
+    std::lock_guard lk(inflight_mu_);
+    done = inflight_[oid];
+    inflight_.erase(oid);
+  }
+  for (auto& w : done->waiters) w->try_send(asio::error_code{}, rc);
+  co_return rc;
+}
+
+asio::awaitable<uint32_t> Recovery::Fetch(uint64_t oid) {
+  // Candidates: the holders of earlier epochs that are still members, newest epoch first, then
+  // every other member.
+  std::vector<cluster::NodeInfo> candidates;
+  auto add = [&](const cluster::NodeInfo& n) {
+    if (n == sheep_.self()) return;
+    for (const auto& c : candidates) {
+      if (c == n) return;
+    }
+    candidates.push_back(n);
+  };
+  const View v = sheep_.view();
+  sheep_.WithState([&](const ClusterState& s) {
+    const size_t copies = s.CopiesOf(proto::OidToVid(oid));
+    for (uint32_t e = s.epoch; e >= 1 && e + 16 > s.epoch; --e) {
+      const auto members = s.MembersAt(e);
+      if (members.empty()) continue;
+      cluster::Ring ring(members);
+      for (const auto& n : ring.PlaceNodes(oid, copies)) {
+        for (const auto& m : s.members) {
+          if (m == n) add(n);
+        }
+      }
+    }
+    for (const auto& m : s.members) add(m);
+    return 0;
+  });
+  (void)v;
+  for (bool allow_stale : {false, true}) {
+    for (const auto& node : candidates) {
+      std::vector<uint8_t> data;
+      const uint32_t rc = co_await PeerReadWhole(sheep_, node, oid, allow_stale, data);
+      if (rc != proto::res::kSuccess) continue;
+      co_return StoreRecovered(oid, data, node.id());
+    }
+    if (allow_stale) {
+      if (auto mine = sheep_.store().ReadStale(oid))
+        co_return StoreRecovered(oid, *mine, "own stale copy");
+    }
+  }
+  co_return proto::res::kNoObj;
+}
+
+}  // namespace kelpie::sheep
+
+namespace kelpie::sheep {
+
+uint32_t Recovery::StoreRecovered(uint64_t oid, const std::vector<uint8_t>& data,
+                                  const std::string& from) {
+  std::lock_guard lk(ObjectLock(oid));
+  if (sheep_.store().Exists(oid)) return proto::res::kSuccess;
+  const uint32_t rc = sheep_.store().CreateAndWrite(oid, data.size(), 0, data);
+  if (rc == proto::res::kSuccess) {
+    spdlog::debug("recovered {:016x} ({} bytes) from {}", oid, data.size(), from);
+  }
+  return rc;
+}
+
+nlohmann::json Recovery::Status() const {
+  return {{"epoch", epoch_.load()},
+          {"recovering", !complete_.load()},
+          {"done", done_.load()},
+          {"total", total_.load()}};
+}
+
+}  // namespace kelpie::sheep

@@ -1,0 +1,68 @@
+// Recovery: after every membership change, each sheep pulls the objects it must now hold and
+// does not have, from the nodes that held them in earlier epochs; and sets aside (as stale) the
+// copies it no longer should hold, so they never go stale while looking live.
+//
+// Rules that keep every live copy current:
+//  - a sheep that (re)joins an existing cluster sets aside everything it holds: it was away and
+//    cannot know which of its copies missed writes;
+//  - a live copy exists only on a node that has held that object in every epoch since it got it;
+//  - sources are asked for live copies first; only when no live copy exists anywhere is the
+//    newest stale copy used.
+// I/O goes on during recovery: a request for an object this sheep should hold but has not pulled
+// yet pulls it first (EnsureLocal).
+#pragma once
+#include <asio.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json_fwd.hpp>
+#include <set>
+#include <vector>
+
+namespace kelpie::sheep {
+
+class Sheep;
+
+class Recovery {
+ public:
+  explicit Recovery(Sheep& sheep) : sheep_(sheep) {}
+  // Called (on any thread) once a membership change has been applied; `rejoined` when this
+  // sheep itself just joined a running cluster.
+  void OnEpoch(uint32_t epoch, bool rejoined);
+  // Makes sure this sheep has its live copy of oid if one exists anywhere; returns kSuccess if the
+  // object is now local, kNoObj if nobody has it.
+  asio::awaitable<uint32_t> EnsureLocal(uint64_t oid);
+  // {"epoch", "recovering", "done", "total"}
+  nlohmann::json Status() const;
+  // Stripe lock held around every local store mutation of an object, so that recovery never
+  // overwrites a copy a client wrote meanwhile.
+  std::mutex& ObjectLock(uint64_t oid) { return stripes_[oid % kStripes]; }
+
+ private:
+  asio::awaitable<void> Run(uint32_t epoch);
+  asio::awaitable<uint32_t> Fetch(uint64_t oid);
+  // Stores a pulled copy unless a client wrote the object meanwhile.
+  uint32_t StoreRecovered(uint64_t oid, const std::vector<uint8_t>& data, const std::string& from);
+  bool Current(uint32_t epoch) const { return epoch_.load() == epoch; }
+
+  static constexpr size_t kStripes = 256;
+  Sheep& sheep_;
+  std::array<std::mutex, kStripes> stripes_;
+  std::atomic<uint32_t> epoch_{0};
+  std::atomic<bool> running_{false};
+  std::atomic<bool> complete_{true};
+  std::atomic<uint64_t> done_{0}, total_{0};
+
+  // Objects being fetched right now; later askers wait on the same fetch.
+  using Waiter = asio::experimental::concurrent_channel<void(asio::error_code, uint32_t)>;
+  struct InFlight {
+    std::vector<std::shared_ptr<Waiter>> waiters;
+  };
+  std::mutex inflight_mu_;
+  std::map<uint64_t, std::shared_ptr<InFlight>> inflight_;
+};
+
+}  // namespace kelpie::sheep

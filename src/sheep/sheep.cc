@@ -1,0 +1,224 @@
+#include "sheep/sheep.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <asio/experimental/concurrent_channel.hpp>
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "proto/constants.h"
+#include "sheep/asio_util.h"
+#include "sheep/ops.h"
+#include "sheep/server.h"
+
+namespace kelpie::sheep {
+
+using asio::use_awaitable;
+
+Sheep::Sheep(Options opts) : opts_(std::move(opts)) {
+  self_.addr = opts_.my_addr;
+  self_.port = opts_.port;
+  self_.nr_vnodes = opts_.vnodes;
+  self_.zone = opts_.zone >= 0 ? uint32_t(opts_.zone) : cluster::DefaultZone(self_.addr);
+}
+
+Sheep::~Sheep() = default;
+
+View Sheep::view() const {
+  std::lock_guard lk(state_mu_);
+  return View{state_.epoch, state_.ring(), state_.config.formatted, state_.shutting_down};
+}
+
+asio::awaitable<bool> Sheep::WaitForEpoch(uint32_t epoch, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  asio::steady_timer t(io_);
+  while (view().epoch < epoch) {
+    if (std::chrono::steady_clock::now() >= deadline) co_return false;
+    t.expires_after(std::chrono::milliseconds(10));
+    co_await t.async_wait(use_awaitable);
+  }
+  co_return true;
+}
+
+asio::awaitable<nlohmann::json> Sheep::SubmitClusterOp(nlohmann::json op) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  const std::string id = fmt::format("{}#{}#{:x}", self_.id(), ++op_counter_, rng());
+  op["id"] = id;
+  auto ch = std::make_shared<OpResult>(io_, 1);
+  {
+    std::lock_guard lk(pending_mu_);
+    pending_[id] = ch;
+  }
+  driver_->Notify(op.dump());
+  asio::steady_timer t(io_, std::chrono::seconds(60));
+  t.async_wait([ch](asio::error_code ec) {
+    if (!ec) ch->try_send(asio::error_code{}, nlohmann::json{{"result", proto::res::kSystemError}});
+  });
+  auto [ec, result] = co_await ch->async_receive(kTuple);
+  t.cancel();
+  {
+    std::lock_guard lk(pending_mu_);
+    pending_.erase(id);
+  }
+  if (ec) co_return nlohmann::json{{"result", proto::res::kSystemError}};
+  co_return result;
+}
+
+std::string Sheep::MakeSnapshot() {
+  std::lock_guard lk(state_mu_);
+  return state_.Serialize();
+}
+
+void Sheep::Persist() {
+  if (!meta_->Put("cluster.json", state_.Serialize())) {
+    spdlog::error("cannot persist the cluster state under {}", opts_.dir);
+  }
+}
+
+void Sheep::OnEvent(const cluster::ClusterEvent& ev) {
+  using T = cluster::ClusterEvent::Type;
+  bool membership_changed = false, rejoined = false, shutdown = false;
+  uint32_t epoch = 0;
+  {
+    std::lock_guard lk(state_mu_);
+    if (ev.type == T::kJoin && ev.is_self) {
+      if (!ev.payload.empty()) {
+        if (!state_.Deserialize(ev.payload)) spdlog::error("bad snapshot from the master");
+        rejoined = true;
+      } else {
+        spdlog::info("first node of the cluster: starting from the local state");
+      }
+    }
+    if (ev.type == T::kNotify) {
+      nlohmann::json op;
+      try {
+        op = nlohmann::json::parse(ev.payload);
+      } catch (const std::exception& e) {
+        spdlog::error("undecodable cluster operation from {}: {}", ev.node.id(), e.what());
+        return;
+      }
+      const nlohmann::json result = state_.ApplyOperation(op);
+      const std::string type = op.value("type", "");
+      if (type == "format") {
+        // Every sheep drops all its objects when the cluster is (re)formatted.
+        for (uint64_t oid : store_->List()) store_->Remove(oid);
+        for (uint64_t oid : store_->ListStale()) store_->DropStale(oid);
+        spdlog::info("cluster formatted: copies {}, object size {}", state_.config.copies,
+                     1ull << state_.config.block_size_shift);
+      }
+      shutdown = type == "shutdown";
+      Persist();
+      if (ev.is_self) {
+        std::lock_guard plk(pending_mu_);
+        auto it = pending_.find(op.value("id", ""));
+        if (it != pending_.end()) it->second->try_send(asio::error_code{}, result);
+      }
+    } else {
+      state_.ApplyMembership(ev);
+      if (ev.type == T::kLeave) peers_->Forget(ev.node);
+      membership_changed = true;
+      epoch = state_.epoch;
+      Persist();
+      if (ev.is_self) {
+        joined_ = true;
+        joined_cv_.notify_all();
+      }
+    }
+  }
+  if (membership_changed && joined_) recovery_->OnEpoch(epoch, rejoined);
+  if (shutdown) RequestShutdown();
+}
+
+void Sheep::ClientGone(const std::string& participant) {
+  const bool holds = WithState([&](const ClusterState& s) {
+    for (const auto& [vid, l] : s.locks.locks()) {
+      if (l.participants.count(participant) != 0) return true;
+    }
+    return false;
+  });
+  if (!holds) return;
+  asio::co_spawn(
+      io_,
+      [this, participant]() -> asio::awaitable<void> {
+        nlohmann::json op_req = {{"type", "drop_participant"}, {"participant", participant}};
+        co_await SubmitClusterOp(std::move(op_req));
+      },
+      asio::detached);
+}
+
+void Sheep::RequestShutdown() {
+  if (stopping_.exchange(true)) return;
+  spdlog::info("shutting down");
+  // Let replies in flight (e.g. the shutdown request's own) go out first.
+  auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(200));
+  t->async_wait([this, t](asio::error_code) { io_.stop(); });
+}
+
+int Sheep::Run() {
+  store_ = std::make_unique<store::ObjectStore>(opts_.dir);
+  meta_ = std::make_unique<store::MetaStore>(opts_.dir);
+  peers_ = std::make_unique<PeerPool>(io_);
+  recovery_ = std::make_unique<Recovery>(*this);
+  if (auto text = meta_->Get("cluster.json")) {
+    if (state_.Deserialize(*text)) {
+      spdlog::info("loaded cluster state: epoch {}, {} VDIs", state_.epoch,
+                   state_.catalog.entries().size());
+    }
+  }
+
+  asio::ip::tcp::acceptor acceptor(io_);
+  try {
+    asio::ip::tcp::endpoint ep(asio::ip::make_address(opts_.bind_addr), opts_.port);
+    acceptor.open(ep.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(ep);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+  } catch (const std::exception& e) {
+    spdlog::error("cannot listen on {}:{}: {}", opts_.bind_addr, opts_.port, e.what());
+    return 1;
+  }
+
+  std::string error;
+  driver_ = cluster::MakeDriver(opts_.cluster_spec, error);
+  if (!driver_) {
+    spdlog::error("cluster driver '{}': {}", opts_.cluster_spec, error);
+    return 1;
+  }
+  if (!driver_->Start(
+          self_, [this] { return MakeSnapshot(); },
+          [this](const cluster::ClusterEvent& ev) { OnEvent(ev); })) {
+    spdlog::error("cannot start the cluster driver '{}'", opts_.cluster_spec);
+    return 1;
+  }
+  {
+    std::unique_lock lk(state_mu_);
+    if (!joined_cv_.wait_for(lk, std::chrono::seconds(60), [this] { return joined_; })) {
+      spdlog::error("could not join the cluster within 60 s");
+      driver_->Stop();
+      return 1;
+    }
+  }
+  const uint32_t epoch = view().epoch;
+  spdlog::info("sheep {} serving (zone {}, {} vnodes, epoch {})", self_.id(), self_.zone,
+               self_.nr_vnodes, epoch);
+
+  asio::co_spawn(io_, Serve(*this, std::move(acceptor)), asio::detached);
+  asio::signal_set signals(io_, SIGINT, SIGTERM);
+  signals.async_wait([this](asio::error_code ec, int sig) {
+    if (!ec) {
+      spdlog::info("signal {}: leaving the cluster", sig);
+      RequestShutdown();
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int i = 1; i < opts_.threads; ++i) threads.emplace_back([this] { io_.run(); });
+  io_.run();
+  for (auto& t : threads) t.join();
+  driver_->Stop();
+  spdlog::info("sheep {} stopped", self_.id());
+  return 0;
+}
+
+}  // namespace kelpie::sheep

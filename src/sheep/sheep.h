@@ -1,0 +1,110 @@
+// Sheep: one storage daemon. It owns the object store, the replicated ClusterState, the membership
+// driver, the listener and the pool of connections to other sheep, and runs every request as a
+// coroutine on a small pool of threads. Request handlers (ops.cc and the files it names) reach the
+// rest of the daemon through this class.
+#pragma once
+#include <asio.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "cluster/membership.h"
+#include "sheep/cluster_state.h"
+#include "sheep/peer_pool.h"
+#include "sheep/recovery.h"
+#include "sheep/request.h"
+#include "store/object_store.h"
+
+namespace kelpie::sheep {
+
+struct Options {
+  std::string dir;
+  std::string bind_addr = "0.0.0.0";
+  std::string my_addr;  // address announced to the cluster (-y); default: bind addr or 127.0.0.1
+  uint16_t port = 7000;
+  int64_t zone = -1;  // -1: derived from my_addr
+  uint16_t vnodes = 128;
+  std::string cluster_spec = "local";
+  std::string log_dir;
+  std::string log_level = "info";
+  bool foreground = false;
+  int threads = 4;
+};
+
+// A consistent copy of what a request needs to know about the cluster.
+struct View {
+  uint32_t epoch = 0;
+  std::shared_ptr<const cluster::Ring> ring;
+  bool formatted = false;
+  bool shutting_down = false;
+};
+
+class Sheep {
+ public:
+  explicit Sheep(Options opts);
+  ~Sheep();
+  // Joins the cluster, serves until shutdown; returns the exit code.
+  int Run();
+
+  asio::io_context& io() { return io_; }
+  store::ObjectStore& store() { return *store_; }
+  PeerPool& peers() { return *peers_; }
+  Recovery& recovery() { return *recovery_; }
+  const cluster::NodeInfo& self() const { return self_; }
+
+  View view() const;
+  // Runs `fn` with the cluster state locked (read-only use).
+  template <typename Fn>
+  auto WithState(Fn&& fn) const {
+    std::lock_guard lk(state_mu_);
+    return fn(state_);
+  }
+  // Waits (bounded) until this sheep's epoch is at least `epoch`.
+  asio::awaitable<bool> WaitForEpoch(uint32_t epoch, std::chrono::milliseconds timeout);
+
+  // Broadcasts an ordered cluster operation and waits until it has been applied here; returns the
+  // operation's result object ({"result": code, ...}).
+  asio::awaitable<nlohmann::json> SubmitClusterOp(nlohmann::json op);
+
+  // Dispatches a request through the op table (used for connections and for local shortcuts).
+  asio::awaitable<Reply> Dispatch(Request req, const ClientInfo& client);
+
+  // The client on `participant` went away: release its locks.
+  void ClientGone(const std::string& participant);
+
+  void RequestShutdown();
+
+ private:
+  void OnEvent(const cluster::ClusterEvent& ev);
+  std::string MakeSnapshot();
+  void Persist();
+  asio::awaitable<void> Listen(asio::ip::tcp::acceptor acceptor);
+
+  Options opts_;
+  cluster::NodeInfo self_;
+  asio::io_context io_;
+  std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<store::MetaStore> meta_;
+  std::unique_ptr<cluster::MembershipDriver> driver_;
+  std::unique_ptr<PeerPool> peers_;
+  std::unique_ptr<Recovery> recovery_;
+
+  mutable std::mutex state_mu_;
+  ClusterState state_;
+  bool joined_ = false;
+  std::condition_variable joined_cv_;
+
+  // Ordered operations this sheep submitted, waiting to be applied.
+  using OpResult = asio::experimental::concurrent_channel<void(asio::error_code, nlohmann::json)>;
+  std::mutex pending_mu_;
+  std::map<std::string, std::shared_ptr<OpResult>> pending_;
+  std::atomic<uint64_t> op_counter_{0};
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace kelpie::sheep
