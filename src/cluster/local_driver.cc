@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "proto/vdi_name.h"
 
@@ -32,12 +33,15 @@ std::set<std::string> g_live_nonces;
 
 uint32_t Checksum(const std::string& s) { return uint32_t(proto::Fnv1a64(s)); }
 
+// The process's start time (clock ticks since boot), or 0 if it is gone or a zombie.
 uint64_t ProcessStartTime(int64_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
   if (!std::getline(f, line)) return 0;
   const size_t paren = line.rfind(')');
-  if (paren == std::string::npos) return 0;
+  if (paren == std::string::npos || paren + 2 >= line.size()) return 0;
+  const char state = line[paren + 2];
+  if (state == 'Z' || state == 'X' || state == 'x') return 0;  // dead, not yet reaped
   std::istringstream rest(line.substr(paren + 2));
   std::string field;
   // Field 3 is the state; the start time is field 22.
@@ -157,7 +161,8 @@ bool LocalDriver::Alive(const Member& m) const {
     return g_live_nonces.count(m.nonce) != 0;
   }
   if (::kill(pid_t(m.pid), 0) != 0 && errno == ESRCH) return false;
-  return ProcessStartTime(m.pid) == m.start_time;
+  const uint64_t start = ProcessStartTime(m.pid);
+  return start != 0 && start == m.start_time;
 }
 
 void LocalDriver::Append(const std::string& text) {

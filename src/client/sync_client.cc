@@ -1,0 +1,145 @@
+#include "client/sync_client.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "proto/constants.h"
+
+namespace kelpie::client {
+
+SyncClient::SyncClient(const std::string& host, uint16_t port, int timeout_sec)
+    : endpoint_(fmt::format("{}:{}", host, port)) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const std::string port_s = std::to_string(port);
+  if (const int rc = ::getaddrinfo(host.c_str(), port_s.c_str(), &hints, &res); rc != 0) {
+    throw NetworkError(fmt::format("cannot resolve {}: {}", host, gai_strerror(rc)));
+  }
+  std::string last = "no address";
+  for (addrinfo* a = res; a != nullptr && fd_ < 0; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    timeval tv{timeout_sec, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      fd_ = fd;
+    } else {
+      last = std::strerror(errno);
+      ::close(fd);
+    }
+  }
+  ::freeaddrinfo(res);
+  if (fd_ < 0) throw NetworkError(fmt::format("failed to connect to {}: {}", endpoint_, last));
+}
+
+SyncClient::~SyncClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void SyncClient::SendAll(const void* p, size_t n) {
+  const char* c = static_cast<const char*>(p);
+  while (n > 0) {
+    const ssize_t w = ::send(fd_, c, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0)
+      throw NetworkError(fmt::format("failed to send to {}: {}", endpoint_, std::strerror(errno)));
+    c += w;
+    n -= size_t(w);
+  }
+}
+
+void SyncClient::RecvAll(void* p, size_t n) {
+  char* c = static_cast<char*>(p);
+  while (n > 0) {
+    const ssize_t r = ::recv(fd_, c, n, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) throw NetworkError(fmt::format("{} closed the connection", endpoint_));
+    if (r < 0)
+      throw NetworkError(
+          fmt::format("failed to receive from {}: {}", endpoint_, std::strerror(errno)));
+    c += r;
+    n -= size_t(r);
+  }
+}
+
+proto::Header SyncClient::Request(proto::Header req, std::span<const uint8_t> out,
+                                  std::vector<uint8_t>* in) {
+  req.id = next_id_++;
+  if (!out.empty()) {
+    req.flags |= proto::flag::kCmdWrite;
+    req.data_length = uint32_t(out.size());
+  }
+  const proto::HeaderBytes hb = proto::EncodeHeader(req);
+  SendAll(hb.data(), hb.size());
+  if (!out.empty()) SendAll(out.data(), out.size());
+  proto::HeaderBytes rb;
+  RecvAll(rb.data(), rb.size());
+  const proto::Header rsp = proto::DecodeHeader(rb);
+  if (rsp.id != req.id)
+    throw NetworkError(fmt::format("{}: reply id {} for request {}", endpoint_, rsp.id, req.id));
+  if (rsp.data_length > proto::kMaxDataLength)
+    throw NetworkError(fmt::format("{}: reply too long", endpoint_));
+  std::vector<uint8_t> scratch;
+  std::vector<uint8_t>& dst = in != nullptr ? *in : scratch;
+  dst.resize(rsp.data_length);
+  if (!dst.empty()) RecvAll(dst.data(), dst.size());
+  return rsp;
+}
+
+uint32_t SyncClient::ReadObj(uint64_t oid, uint64_t offset, uint32_t len,
+                             std::vector<uint8_t>& out) {
+  proto::Header h;
+  h.opcode = proto::op::kReadObj;
+  h.set_oid(oid);
+  h.set_offset(uint32_t(offset));
+  h.data_length = len;
+  return Request(h, {}, &out).result();
+}
+
+uint32_t SyncClient::WriteObj(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
+                              bool create, uint64_t cow_oid) {
+  proto::Header h;
+  h.opcode = create ? proto::op::kCreateAndWriteObj : proto::op::kWriteObj;
+  h.set_oid(oid);
+  h.set_offset(uint32_t(offset));
+  if (cow_oid != 0) {
+    h.flags |= proto::flag::kCow;
+    h.set_cow_oid(cow_oid);
+  }
+  return Request(h, data).result();
+}
+
+uint32_t SyncClient::Admin(uint8_t opcode, const std::string& body, std::string* reply,
+                           uint64_t oid) {
+  proto::Header h;
+  h.opcode = opcode;
+  h.set_oid(oid);
+  std::vector<uint8_t> in;
+  const auto* p = reinterpret_cast<const uint8_t*>(body.data());
+  const proto::Header rsp = Request(h, std::span<const uint8_t>(p, body.size()), &in);
+  if (reply != nullptr) reply->assign(in.begin(), in.end());
+  return rsp.result();
+}
+
+std::vector<uint8_t> VdiNamePayload(const std::string& name, const std::string& tag,
+                                    bool with_tag) {
+  std::vector<uint8_t> b(with_tag ? 2 * proto::kMaxVdiLen : proto::kMaxVdiLen, 0);
+  std::memcpy(b.data(), name.data(), std::min(name.size(), proto::kMaxVdiLen - 1));
+  if (with_tag)
+    std::memcpy(b.data() + proto::kMaxVdiLen, tag.data(),
+                std::min(tag.size(), proto::kMaxVdiTagLen - 1));
+  return b;
+}
+
+}  // namespace kelpie::client

@@ -1,0 +1,56 @@
+// SyncClient: one blocking TCP connection to a sheep, for tools (dog) and tests. Requests are
+// sent one at a time; the reply's id is checked against the request's.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "proto/header.h"
+
+namespace kelpie::client {
+
+// A connection failed (refused, reset, timed out, or a malformed reply): the request's outcome is
+// unknown.
+class NetworkError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class SyncClient {
+ public:
+  // Connects or throws NetworkError.
+  SyncClient(const std::string& host, uint16_t port, int timeout_sec = 60);
+  ~SyncClient();
+  SyncClient(const SyncClient&) = delete;
+  SyncClient& operator=(const SyncClient&) = delete;
+
+  // Sends req (with `out` as its data when non-empty: CMD_WRITE is set) and returns the reply
+  // header; the reply's data goes to *in. For a read, set req.data_length to the length wanted.
+  proto::Header Request(proto::Header req, std::span<const uint8_t> out = {},
+                        std::vector<uint8_t>* in = nullptr);
+
+  // Object and JSON conveniences. Each returns the result code.
+  uint32_t ReadObj(uint64_t oid, uint64_t offset, uint32_t len, std::vector<uint8_t>& out);
+  uint32_t WriteObj(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
+                    bool create = false, uint64_t cow_oid = 0);
+  // An admin opcode with an optional JSON body; the JSON reply text in *reply.
+  uint32_t Admin(uint8_t opcode, const std::string& body, std::string* reply, uint64_t oid = 0);
+
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  void SendAll(const void* p, size_t n);
+  void RecvAll(void* p, size_t n);
+
+  int fd_ = -1;
+  uint32_t next_id_ = 1;
+  std::string endpoint_;
+};
+
+// name[256] + tag[256], the payload of GET_VDI_INFO / LOCK_VDI / DEL_VDI.
+std::vector<uint8_t> VdiNamePayload(const std::string& name, const std::string& tag,
+                                    bool with_tag = true);
+
+}  // namespace kelpie::client

@@ -1,0 +1,104 @@
+// dog cluster format | info | shutdown | check
+#include <fmt/format.h>
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "dog/dog.h"
+#include "proto/constants.h"
+
+namespace kelpie::dog {
+
+using nlohmann::json;
+
+void CheckAllVdis(Context& ctx);  // vdi_cmd.cc
+
+namespace {
+
+json AdminJson(Context& ctx, uint8_t opcode, const std::string& what) {
+  auto c = ctx.Connect();
+  std::string reply;
+  Check(c->Admin(opcode, "", &reply), what);
+  return json::parse(reply);
+}
+
+std::string TimeStr(uint64_t t, bool raw) {
+  if (raw) return std::to_string(t);
+  const time_t tt = time_t(t);
+  struct tm tm;
+  localtime_r(&tt, &tm);
+  char buf[64];
+  strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+}  // namespace
+
+void AddClusterCommands(CLI::App& app, Context& ctx) {
+  auto* cluster = app.add_subcommand("cluster", "cluster commands");
+  cluster->require_subcommand(1);
+
+  auto* format = cluster->add_subcommand("format", "create a Kelpie store (drops all data)");
+  auto copies = std::make_shared<std::string>("3");
+  auto shift = std::make_shared<int>(int(proto::kDefaultBlockSizeShift));
+  auto lock = std::make_shared<bool>(false);
+  format->add_option("-c,--copies", *copies, "number of copies (default 3)");
+  format->add_option("-z,--block_size_shift", *shift,
+                     "object size as a power of two (20..31, default 22)");
+  format->add_flag("-l,--lock", *lock,
+                   "enable VDI locking (always on; accepted for compatibility)");
+  format->callback([&ctx, copies, shift] {
+    if (copies->find(':') != std::string::npos) {
+      throw DogError(kExitUsage, "erasure coding (-c D:P) is not supported yet");
+    }
+    int n = 0;
+    try {
+      n = std::stoi(*copies);
+    } catch (const std::exception&) {
+      n = 0;
+    }
+    if (n < 1 || n > int(proto::kMaxCopies)) {
+      throw DogError(kExitUsage, fmt::format("Invalid number of copies '{}' (1..{})", *copies,
+                                             proto::kMaxCopies));
+    }
+    if (*shift < proto::kMinBlockSizeShift || *shift > proto::kMaxBlockSizeShift) {
+      throw DogError(kExitUsage, fmt::format("Invalid block size shift {} (20..31)", *shift));
+    }
+    auto c = ctx.Connect();
+    const json body = {
+        {"copies", n}, {"copy_policy", 0}, {"block_size_shift", *shift}, {"lock", true}};
+    Check(c->Admin(proto::op::kMakeFs, body.dump(), nullptr), "Format failed");
+  });
+
+  cluster->add_subcommand("info", "show cluster information")->callback([&ctx] {
+    const json j = AdminJson(ctx, proto::op::kStatCluster, "Failed to get cluster status");
+    const std::string status = j.at("status");
+    if (status == "running") {
+      fmt::print("Cluster status: running, auto-recovery enabled\n\n");
+      fmt::print("Cluster store: plain with {} redundancy policy\n\n", j.at("copies").get<int>());
+      const time_t ct = time_t(j.at("ctime").get<uint64_t>());
+      fmt::print("Cluster created at {}\n", std::string(ctime(&ct)));
+    } else {
+      fmt::print("Cluster status: {}\n\n",
+                 status == "waiting for format" ? "Waiting for cluster to be formatted" : status);
+    }
+    fmt::print("Epoch Time           Version [Host:Port:V-Nodes,,,]\n");
+    for (const auto& e : j.at("epochs")) {
+      std::string nodes;
+      for (const auto& n : e.at("nodes"))
+        nodes += (nodes.empty() ? "" : ", ") + n.get<std::string>();
+      fmt::print(fmt::runtime(ctx.raw ? "{} {} [{}]\n" : "{} {:6} [{}]\n"),
+                 TimeStr(e.at("time"), ctx.raw), e.at("epoch").get<uint32_t>(), nodes);
+    }
+  });
+
+  cluster->add_subcommand("shutdown", "stop every sheep of the cluster")->callback([&ctx] {
+    auto c = ctx.Connect();
+    Check(c->Admin(proto::op::kShutdown, "", nullptr), "Failed to shutdown cluster");
+  });
+
+  cluster->add_subcommand("check", "check and repair every copy of every VDI's objects")
+      ->callback([&ctx] { CheckAllVdis(ctx); });
+}
+
+}  // namespace kelpie::dog
