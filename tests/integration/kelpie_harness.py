@@ -1,0 +1,263 @@
+"""Test harness: starts real sheep, tgtd and clients on loopback and stops every process it started.
+
+Every process goes through Procs, which records it and stops it by PID (SIGTERM, then SIGKILL
+after a bounded wait) when the test ends, also on failure. Loops are bounded in time.
+"""
+import atexit
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BIN = os.environ.get("KELPIE_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin"))
+SHEEP = os.path.join(BIN, "sheep")
+DOG = os.path.join(BIN, "dog")
+
+
+def port_is_free(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port(lo=7000, hi=9999, taken=()):
+    """A free loopback port in [lo, hi]. Sheep ports stay below 10000: tgtd can't reach others."""
+    for _ in range(200):
+        p = random.randint(lo, hi)
+        if p not in taken and port_is_free(p):
+            return p
+    raise RuntimeError("no free port in %d-%d" % (lo, hi))
+
+
+def wait_until(pred, timeout, what, interval=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+class Procs:
+    """Processes started by a test; all stopped by PID at the end."""
+
+    def __init__(self):
+        self.procs = []
+        atexit.register(self.stop_all)
+
+    def start(self, args, log_path, **kw):
+        with open(log_path, "ab") as log:
+            p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, **kw)
+        p.log_path = log_path
+        self.procs.append(p)
+        return p
+
+    @staticmethod
+    def stop(p, sig=signal.SIGTERM, timeout=5):
+        if p.poll() is not None:
+            return
+        try:
+            p.send_signal(sig)
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+        except ProcessLookupError:
+            pass
+
+    @staticmethod
+    def kill9(p):
+        if p.poll() is None:
+            p.kill()
+        p.wait(5)
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            self.stop(p)
+        self.procs = []
+
+
+class Cluster:
+    """N sheep on the local driver (own shm file), each in its own zone."""
+
+    def __init__(self, procs, workdir, nodes=3, copies=3, fmt=True):
+        self.procs = procs
+        self.workdir = workdir
+        self.shm = os.path.join(workdir, "shm")
+        self.ports = []
+        self.sheep = {}
+        taken = set()
+        for i in range(nodes):
+            port = free_port(7000, 9999, taken)
+            taken.add(port)
+            self.ports.append(port)
+        for i in range(nodes):
+            self.start_node(i)
+        self.wait_nodes(nodes)
+        if fmt:
+            self.dog_ok("cluster", "format", "-c", str(copies))
+
+    def node_args(self, i):
+        d = os.path.join(self.workdir, "sheep%d" % i)
+        return [SHEEP, "-f", "-p", str(self.ports[i]), "-z", str(i + 1), "-c", "local:" + self.shm, d]
+
+    def start_node(self, i):
+        log = os.path.join(self.workdir, "sheep%d.out" % i)
+        self.sheep[i] = self.procs.start(self.node_args(i), log)
+        port = self.ports[i]
+        wait_until(lambda: self.dog(["node", "list"], port=port).returncode == 0, 30, "sheep %d to serve" % i)
+
+    def kill9(self, i):
+        Procs.kill9(self.sheep[i])
+
+    def node_count(self, port=None):
+        r = self.dog(["-r", "node", "list"], port=port)
+        return len(r.stdout.splitlines()) if r.returncode == 0 else -1
+
+    def wait_nodes(self, n, port=None, timeout=30):
+        wait_until(lambda: self.node_count(port) == n, timeout, "%d nodes" % n)
+
+    def wait_recovery(self, timeout=120):
+        last = []
+
+        def done():
+            r = self.dog(["-r", "node", "recovery"])
+            last[:] = [r.returncode, r.stdout, r.stderr]
+            return r.returncode == 0 and r.stdout.strip() == b""
+        try:
+            wait_until(done, timeout, "recovery to finish", 0.3)
+        except AssertionError as e:
+            raise AssertionError("%s; last dog node recovery: %r" % (e, last))
+
+    def dog(self, args, port=None, input=None, timeout=300):
+        port = port or self.ports[0]
+        cmd = [DOG] + list(args[:1]) + list(args[1:]) + ["-p", str(port)]
+        return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout)
+
+    def dog_ok(self, *args, port=None, input=None):
+        r = self.dog(list(args), port=port, input=input)
+        if r.returncode != 0:
+            raise AssertionError("dog %s failed (%d): %s" % (" ".join(args), r.returncode,
+                                                             r.stderr.decode(errors="replace")))
+        return r.stdout
+
+
+class Tgtd:
+    """Debian's tgtd on its own control port and portal, exporting one LU as LUN 1 of tid 1."""
+
+    def __init__(self, procs, workdir, name="tgtd"):
+        self.procs = procs
+        self.portal = free_port(20000, 29999)
+        for _ in range(20):
+            self.ctl = random.randint(100, 999)
+            if not os.path.exists("/var/run/tgtd/socket.%d" % self.ctl):
+                break
+        log = os.path.join(workdir, "%s.out" % name)
+        self.proc = procs.start(["tgtd", "-f", "-C", str(self.ctl), "--iscsi",
+                                 "portal=127.0.0.1:%d" % self.portal], log)
+        wait_until(lambda: self.adm("--op", "show", "--mode", "target", check=False).returncode == 0,
+                   20, "tgtd to start")
+
+    def adm(self, *args, check=True):
+        r = subprocess.run(["tgtadm", "-C", str(self.ctl), "--lld", "iscsi"] + list(args),
+                           capture_output=True, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError("tgtadm %s: %s" % (" ".join(args), r.stderr.decode(errors="replace")))
+        return r
+
+    def export(self, iqn, backing, bstype=None, params=None):
+        self.adm("--op", "new", "--mode", "target", "--tid", "1", "-T", iqn)
+        lu = ["--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "1", "-b", backing]
+        if bstype:
+            lu += ["--bstype", bstype]
+        self.adm(*lu)
+        if params:
+            self.adm("--op", "update", "--mode", "logicalunit", "--tid", "1", "--lun", "1",
+                     "--params", params)
+        self.adm("--op", "bind", "--mode", "target", "--tid", "1", "-I", "ALL")
+        self.iqn = iqn
+        return self.url()
+
+    def url(self):
+        return "iscsi://127.0.0.1:%d/%s/1" % (self.portal, self.iqn)
+
+    def stop(self):
+        # tgtd ignores SIGTERM while it has targets: ask it to exit, then make sure.
+        self.adm("--op", "delete", "--mode", "system", "--force", check=False)
+        Procs.stop(self.proc, timeout=3)
+
+
+def qemu_io(url, *cmds, timeout=120):
+    args = ["qemu-io", "-f", "raw"]
+    for c in cmds:
+        args += ["-c", c]
+    r = subprocess.run(args + [url], capture_output=True, timeout=timeout)
+    return r.returncode, r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+
+
+def iscsi_test_cu(urls, test="SCSI", timeout=1200):
+    """Runs libiscsi's compliance suite; returns (passed, failed, total, output)."""
+    r = subprocess.run(["iscsi-test-cu", "--test=" + test, "--dataloss"] + list(urls),
+                       capture_output=True, timeout=timeout)
+    out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+    m = re.search(r"^\s*tests\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", out, re.M)
+    if not m:
+        raise AssertionError("no Run Summary from iscsi-test-cu:\n" + out[-3000:])
+    total, ran, passed, failed = map(int, m.groups())
+    return passed, failed, total, out
+
+
+class Workdir:
+    """A temporary directory; kept (and its logs printed) when the test failed."""
+
+    def __init__(self, name):
+        self.path = tempfile.mkdtemp(prefix="kelpie-%s-" % name)
+
+    def dump_logs(self, limit=40):
+        for root, _dirs, files in os.walk(self.path):
+            for f in files:
+                if f.endswith(".out") or f == "sheep.log":
+                    p = os.path.join(root, f)
+                    with open(p, errors="replace") as fh:
+                        lines = fh.readlines()[-limit:]
+                    print("==== %s (last %d lines)" % (p, len(lines)))
+                    print("".join(lines))
+
+    def cleanup(self, failed):
+        if failed:
+            self.dump_logs()
+            print("logs kept in", self.path)
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+class KelpieTest:
+    """Mixin for unittest.TestCase: a workdir and a process registry per test."""
+
+    def setUp(self):
+        self.work = Workdir(self.id().split(".")[-1])
+        self.procs = Procs()
+
+    def tearDown(self):
+        self.procs.stop_all()
+        failed = False
+        outcome = getattr(self, "_outcome", None)
+        if outcome is not None:
+            result = getattr(outcome, "result", None)
+            if result is not None:
+                failed = any(t is self for t, _ in result.failures + result.errors)
+            errors = getattr(outcome, "errors", None)
+            if errors:
+                failed = failed or any(exc for _, exc in errors)
+        self.work.cleanup(failed)
