@@ -97,10 +97,11 @@ proto::Header SyncClient::Request(proto::Header req, std::span<const uint8_t> ou
   return rsp;
 }
 
-uint32_t SyncClient::ReadObj(uint64_t oid, uint64_t offset, uint32_t len,
-                             std::vector<uint8_t>& out) {
+uint32_t SyncClient::ReadObj(uint64_t oid, uint64_t offset, uint32_t len, std::vector<uint8_t>& out,
+                             uint16_t flags) {
   proto::Header h;
   h.opcode = proto::op::kReadObj;
+  h.flags = flags;
   h.set_oid(oid);
   h.set_offset(uint32_t(offset));
   h.data_length = len;
@@ -108,9 +109,10 @@ uint32_t SyncClient::ReadObj(uint64_t oid, uint64_t offset, uint32_t len,
 }
 
 uint32_t SyncClient::WriteObj(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
-                              bool create, uint64_t cow_oid) {
+                              bool create, uint64_t cow_oid, uint16_t flags) {
   proto::Header h;
   h.opcode = create ? proto::op::kCreateAndWriteObj : proto::op::kWriteObj;
+  h.flags = flags;
   h.set_oid(oid);
   h.set_offset(uint32_t(offset));
   if (cow_oid != 0) {

@@ -32,9 +32,11 @@ class SyncClient {
                         std::vector<uint8_t>* in = nullptr);
 
   // Object and JSON conveniences. Each returns the result code.
-  uint32_t ReadObj(uint64_t oid, uint64_t offset, uint32_t len, std::vector<uint8_t>& out);
+  // `flags` adds request flags (proto::flag::kTgt for a lock participant's I/O).
+  uint32_t ReadObj(uint64_t oid, uint64_t offset, uint32_t len, std::vector<uint8_t>& out,
+                   uint16_t flags = 0);
   uint32_t WriteObj(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
-                    bool create = false, uint64_t cow_oid = 0);
+                    bool create = false, uint64_t cow_oid = 0, uint16_t flags = 0);
   // An admin opcode with an optional JSON body; the JSON reply text in *reply.
   uint32_t Admin(uint8_t opcode, const std::string& body, std::string* reply, uint64_t oid = 0);
 

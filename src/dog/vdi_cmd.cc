@@ -465,15 +465,20 @@ void AddVdiCommands(CLI::App& app, Context& ctx) {
     auto c = ctx.Connect();
     std::string reply;
     Check(c->Admin(proto::op::kLockList, "", &reply), "Failed to list locks");
-    if (!ctx.raw) fmt::print("VDI | owner node | participants\n");
+    // One line per participant: the VDI, its lock type, the participant (gateway sheep / client
+    // address[#pid]) and its coherence state (normal locks: "holder").
+    if (!ctx.raw) {
+      fmt::print("{:<16} {:>8} {:<7} {:<44} {}\n", "VDI", "VDI id", "Type", "Participant", "State");
+    }
     for (const auto& l : json::parse(reply)) {
-      std::string ps;
+      const std::string name = l.at("name"), type = l.at("type");
+      const uint32_t vid = l.at("vid");
       for (const auto& p : l.at("participants")) {
-        ps += fmt::format(" {}({})", p.at("client").get<std::string>(),
-                          p.at("state").get<std::string>());
+        const std::string who = p.at("client"), state = p.at("state");
+        const std::string shown = type == "shared" ? state : "holder";
+        fmt::print(fmt::runtime(ctx.raw ? "{} {:x} {} {} {}\n" : "{:<16} {:>8x} {:<7} {:<44} {}\n"),
+                   name, vid, type, who, shown);
       }
-      fmt::print("{} {:x} {}{}\n", l.at("name").get<std::string>(), l.at("vid").get<uint32_t>(),
-                 l.at("type").get<std::string>(), ps);
     }
   });
   auto* unlock = lock->add_subcommand("unlock", "release every lock on an image");

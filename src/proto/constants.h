@@ -44,6 +44,7 @@ inline constexpr uint8_t kPeerCreateWrite = 0xA2;  // create a local copy (whole
 inline constexpr uint8_t kPeerRemove = 0xA3;       // remove a local copy
 inline constexpr uint8_t kPeerObjList = 0xA4;      // list the oids a node stores
 inline constexpr uint8_t kPeerObjExists = 0xA5;    // does a node hold this oid (any epoch)
+inline constexpr uint8_t kPeerWaitSeq = 0xA6;      // wait until a cluster event is applied
 inline constexpr uint8_t kRecoveryStatus = 0xB0;   // dog node recovery
 inline constexpr uint8_t kLockList = 0xB1;         // dog vdi lock list
 inline constexpr uint8_t kLockUnlock = 0xB2;       // dog vdi lock unlock

@@ -82,6 +82,10 @@ nlohmann::json ClusterState::ApplyOperation(const nlohmann::json& op) {
     a.block_size_shift = op.at("block_size_shift");
     a.now = op.at("now");
     const NewVdiResult r = catalog.Create(a);
+    if (a.snapshot && r.result == kSuccess) {
+      const VdiEntry* child = catalog.Find(r.vid);
+      if (child != nullptr) locks.MoveToSnapshotChild(child->parent_vid, r.vid);
+    }
     return {{"result", r.result}, {"vid", r.vid}, {"snap_id", r.snap_id}};
   }
   if (type == "del_vdi") {
@@ -97,6 +101,14 @@ nlohmann::json ClusterState::ApplyOperation(const nlohmann::json& op) {
     return {{"result", locks.Release(op.at("vid"), op.at("participant"))}};
   }
   if (type == "unlock") return {{"result", locks.Unlock(op.at("vid"))}};
+  if (type == "modify") {
+    locks.Modify(op.at("vid"), op.at("participant"));
+    return {{"result", kSuccess}};
+  }
+  if (type == "validate") {
+    const bool valid = locks.Validate(op.at("vid"), op.at("participant"), op.at("gen"));
+    return {{"result", kSuccess}, {"valid", valid}};
+  }
   if (type == "drop_participant") {
     locks.DropParticipant(op.at("participant"));
     return {{"result", kSuccess}};

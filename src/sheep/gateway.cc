@@ -170,13 +170,19 @@ asio::awaitable<uint32_t> GatewayWrite(Sheep& s, uint64_t oid, uint64_t offset,
 }
 
 asio::awaitable<uint32_t> GatewayCreate(Sheep& s, uint64_t oid, uint64_t obj_size, uint64_t offset,
-                                        std::span<const uint8_t> data) {
+                                        std::span<const uint8_t> data,
+                                        const ClientRange* keep_existing) {
   Header hdr;
   hdr.opcode = proto::op::kPeerCreateWrite;
   hdr.flags = proto::flag::kCmdWrite;
   hdr.set_oid(oid);
   hdr.set_cow_oid(obj_size);
   hdr.set_offset(uint32_t(offset));
+  if (keep_existing != nullptr) {
+    hdr.Set<uint8_t>(35, peer_flag::kKeepExisting);
+    hdr.Set<uint32_t>(36, keep_existing->offset);
+    hdr.Set<uint32_t>(44, keep_existing->length);
+  }
   co_return co_await FanOut(s, oid, hdr, data);
 }
 

@@ -19,9 +19,18 @@ asio::awaitable<uint32_t> GatewayRead(Sheep& s, uint64_t oid, uint64_t offset, u
 // Overwrites part of an existing object on every copy.
 asio::awaitable<uint32_t> GatewayWrite(Sheep& s, uint64_t oid, uint64_t offset,
                                        std::span<const uint8_t> data);
+// The bytes of a client's CREATE_AND_WRITE within the object image a gateway creates.
+struct ClientRange {
+  uint32_t offset = 0;
+  uint32_t length = 0;
+};
 // Creates (or replaces) the object on every copy: obj_size bytes, zeros except data at offset.
+// With `keep_existing`, a copy that already exists (another client created it first — two targets
+// copying-on-write the same index at once) keeps its bytes and gets only that range of the image,
+// so one client's create never undoes another's acknowledged write.
 asio::awaitable<uint32_t> GatewayCreate(Sheep& s, uint64_t oid, uint64_t obj_size, uint64_t offset,
-                                        std::span<const uint8_t> data);
+                                        std::span<const uint8_t> data,
+                                        const ClientRange* keep_existing = nullptr);
 // Removes every copy.
 asio::awaitable<uint32_t> GatewayRemove(Sheep& s, uint64_t oid);
 

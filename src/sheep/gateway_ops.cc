@@ -6,6 +6,7 @@
 
 #include "proto/inode.h"
 #include "proto/oid.h"
+#include "sheep/coherence.h"
 #include "sheep/gateway.h"
 #include "sheep/ops.h"
 #include "sheep/sheep.h"
@@ -33,12 +34,15 @@ bool InBounds(Sheep& s, uint64_t oid, uint64_t offset, uint64_t len) {
 
 }  // namespace
 
-asio::awaitable<Reply> HandleReadObj(Sheep& s, Request& req, const ClientInfo&) {
+asio::awaitable<Reply> HandleReadObj(Sheep& s, Request& req, const ClientInfo& c) {
   const Header& h = req.hdr;
   if (!InBounds(s, h.oid(), h.offset(), h.data_length))
     co_return Reply::Error(h, res::kInvalidParms);
+  if (uint32_t rc = CheckCoherence(s, h, c); rc != res::kSuccess) co_return Reply::Error(h, rc);
   Reply r = Reply::Ok(h);
-  const uint32_t rc = co_await GatewayRead(s, h.oid(), h.offset(), h.data_length, r.data);
+  const uint32_t rc = IsRefreshRead(h)
+                          ? co_await RefreshRead(s, h, c, r.data)
+                          : co_await GatewayRead(s, h.oid(), h.offset(), h.data_length, r.data);
   if (rc != res::kSuccess) co_return Reply::Error(h, rc);
   r.hdr.data_length = uint32_t(r.data.size());
   r.hdr.set_rsp_copies(uint8_t(
@@ -51,8 +55,15 @@ asio::awaitable<Reply> HandleWriteObj(Sheep& s, Request& req, const ClientInfo& 
   if (!h.is_write() || !InBounds(s, h.oid(), h.offset(), req.data.size())) {
     co_return Reply::Error(h, res::kInvalidParms);
   }
+  if (uint32_t rc = CheckCoherence(s, h, c); rc != res::kSuccess) co_return Reply::Error(h, rc);
   if (IsReadonly(s, h.oid(), c)) co_return Reply::Error(h, res::kReadonly);
-  co_return Reply::Error(h, co_await GatewayWrite(s, h.oid(), h.offset(), req.data));
+  if (!TouchesIndex(h.oid(), h.offset(), req.data.size())) {
+    co_return Reply::Error(h, co_await GatewayWrite(s, h.oid(), h.offset(), req.data));
+  }
+  const uint32_t rc = co_await IndexUpdate(s, proto::OidToVid(h.oid()), c, [&]() {
+    return GatewayWrite(s, h.oid(), h.offset(), req.data);
+  });
+  co_return Reply::Error(h, rc);
 }
 
 asio::awaitable<Reply> HandleCreateAndWriteObj(Sheep& s, Request& req, const ClientInfo& c) {
@@ -61,8 +72,13 @@ asio::awaitable<Reply> HandleCreateAndWriteObj(Sheep& s, Request& req, const Cli
   if (!h.is_write() || !InBounds(s, oid, h.offset(), req.data.size())) {
     co_return Reply::Error(h, res::kInvalidParms);
   }
+  if (uint32_t rc = CheckCoherence(s, h, c); rc != res::kSuccess) co_return Reply::Error(h, rc);
   if (IsReadonly(s, oid, c)) co_return Reply::Error(h, res::kReadonly);
   const uint64_t size = ObjectSize(s, oid);
+  // Two clients may create the same data object at once (two targets writing one index of a
+  // clone): the later create must not wipe the earlier one's bytes.
+  const ClientRange mine{h.offset(), uint32_t(req.data.size())};
+  const ClientRange* keep = proto::IsDataOid(oid) ? &mine : nullptr;
   if ((h.flags & proto::flag::kCow) && h.cow_oid() != 0) {
     // Copy-on-write: the new object starts as the ancestor's, with the client's bytes on top.
     if (!proto::IsDataOid(h.cow_oid()) ||
@@ -77,9 +93,9 @@ asio::awaitable<Reply> HandleCreateAndWriteObj(Sheep& s, Request& req, const Cli
       co_return Reply::Error(h, rc == res::kNoObj ? res::kBaseVdiRead : rc);
     }
     std::copy(req.data.begin(), req.data.end(), base.begin() + h.offset());
-    co_return Reply::Error(h, co_await GatewayCreate(s, oid, size, 0, base));
+    co_return Reply::Error(h, co_await GatewayCreate(s, oid, size, 0, base, keep));
   }
-  co_return Reply::Error(h, co_await GatewayCreate(s, oid, size, h.offset(), req.data));
+  co_return Reply::Error(h, co_await GatewayCreate(s, oid, size, h.offset(), req.data, keep));
 }
 
 asio::awaitable<Reply> HandleRemoveObj(Sheep& s, Request& req, const ClientInfo&) {
@@ -92,6 +108,7 @@ asio::awaitable<Reply> HandleDiscardObj(Sheep& s, Request& req, const ClientInfo
   const Header& h = req.hdr;
   const uint64_t oid = h.oid();
   if (!proto::IsDataOid(oid)) co_return Reply::Error(h, res::kInvalidParms);
+  if (uint32_t rc = CheckCoherence(s, h, c); rc != res::kSuccess) co_return Reply::Error(h, rc);
   if (IsReadonly(s, oid, c)) co_return Reply::Error(h, res::kReadonly);
   const uint32_t vid = proto::OidToVid(oid);
   const uint32_t idx = proto::DataOidToIdx(oid);
@@ -103,7 +120,8 @@ asio::awaitable<Reply> HandleDiscardObj(Sheep& s, Request& req, const ClientInfo
   const uint32_t owner = proto::LoadLE<uint32_t>(cur.data());
   if (owner == 0) co_return Reply::Ok(h);
   const std::array<uint8_t, 4> zero{};
-  rc = co_await GatewayWrite(s, inode_oid, entry_off, zero);
+  rc = co_await IndexUpdate(s, vid, c,
+                            [&]() { return GatewayWrite(s, inode_oid, entry_off, zero); });
   if (rc != res::kSuccess) co_return Reply::Error(h, rc);
   if (owner == vid && co_await GatewayRemove(s, oid) != res::kSuccess) {
     spdlog::warn("discard: could not remove {:016x}", oid);

@@ -49,6 +49,7 @@ constexpr OpInfo kOps[] = {
     {op::kPeerRemove,        "PEER_REMOVE",          HandlePeerRemove,        false},
     {op::kPeerObjList,       "PEER_OBJ_LIST",        HandlePeerObjList,       false},
     {op::kPeerObjExists,     "PEER_OBJ_EXISTS",      HandlePeerObjExists,     false},
+    {op::kPeerWaitSeq,       "PEER_WAIT_SEQ",        HandlePeerWaitSeq,       false},
 };
 // clang-format on
 

@@ -23,6 +23,9 @@ namespace peer_flag {
 inline constexpr uint8_t kWhole = 0x01;       // kPeerRead: the whole object, any length
 inline constexpr uint8_t kAllowStale = 0x02;  // kPeerRead: may answer from a stale copy
 inline constexpr uint8_t kNoEpochCheck = 0x04;
+// kPeerCreateWrite: if the copy exists, write only the client's range (u32 offset at byte 36,
+// u32 length at byte 44) of the image instead of replacing the object.
+inline constexpr uint8_t kKeepExisting = 0x08;
 }  // namespace peer_flag
 
 asio::awaitable<Reply> HandlePeerRead(Sheep& s, Request& req, const ClientInfo& c);
@@ -31,6 +34,9 @@ asio::awaitable<Reply> HandlePeerCreateWrite(Sheep& s, Request& req, const Clien
 asio::awaitable<Reply> HandlePeerRemove(Sheep& s, Request& req, const ClientInfo& c);
 asio::awaitable<Reply> HandlePeerObjList(Sheep& s, Request& req, const ClientInfo& c);
 asio::awaitable<Reply> HandlePeerObjExists(Sheep& s, Request& req, const ClientInfo& c);
+// Answers once this sheep has applied the cluster event at position `oid` of the total order
+// (bounded wait): the barrier a gateway raises after changing lock states.
+asio::awaitable<Reply> HandlePeerWaitSeq(Sheep& s, Request& req, const ClientInfo& c);
 
 // Sends a peer request to `node` (directly to the local handler when it is this sheep).
 asio::awaitable<Reply> PeerCall(Sheep& s, const cluster::NodeInfo& node, proto::Header hdr,

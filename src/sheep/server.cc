@@ -5,6 +5,7 @@
 #include <asio/experimental/concurrent_channel.hpp>
 
 #include "sheep/asio_util.h"
+#include "sheep/client_identity.h"
 #include "sheep/sheep.h"
 
 namespace kelpie::sheep {
@@ -51,7 +52,9 @@ asio::awaitable<void> ServeConnection(Sheep& sheep, std::shared_ptr<tcp::socket>
   asio::error_code ec;
   const auto remote = sock->remote_endpoint(ec);
   client.peer = ec ? "unknown" : fmt::format("{}:{}", remote.address().to_string(), remote.port());
-  client.participant = sheep.self().id() + "/" + client.peer;
+  const auto local = sock->local_endpoint(ec);
+  client.participant = sheep.self().id() + "/" + (ec ? client.peer : IdentifyClient(remote, local));
+  sheep.ClientConnected(client.participant);
   sock->set_option(tcp::no_delay(true), ec);
 
   auto replies = std::make_shared<ReplyQueue>(sock->get_executor(), kMaxInFlight);

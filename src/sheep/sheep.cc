@@ -42,6 +42,17 @@ asio::awaitable<bool> Sheep::WaitForEpoch(uint32_t epoch, std::chrono::milliseco
   co_return true;
 }
 
+asio::awaitable<bool> Sheep::WaitForSeq(uint64_t seq, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  asio::steady_timer t(io_);
+  while (applied_seq_.load() < seq) {
+    if (std::chrono::steady_clock::now() >= deadline) co_return false;
+    t.expires_after(std::chrono::milliseconds(1));
+    co_await t.async_wait(use_awaitable);
+  }
+  co_return true;
+}
+
 asio::awaitable<nlohmann::json> Sheep::SubmitClusterOp(nlohmann::json op) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   const std::string id = fmt::format("{}#{}#{:x}", self_.id(), ++op_counter_, rng());
@@ -97,9 +108,11 @@ void Sheep::OnEvent(const cluster::ClusterEvent& ev) {
         op = nlohmann::json::parse(ev.payload);
       } catch (const std::exception& e) {
         spdlog::error("undecodable cluster operation from {}: {}", ev.node.id(), e.what());
+        applied_seq_ = ev.seq;
         return;
       }
-      const nlohmann::json result = state_.ApplyOperation(op);
+      nlohmann::json result = state_.ApplyOperation(op);
+      result["seq"] = ev.seq;
       const std::string type = op.value("type", "");
       if (type == "format") {
         // Every sheep drops all its objects when the cluster is (re)formatted.
@@ -127,11 +140,23 @@ void Sheep::OnEvent(const cluster::ClusterEvent& ev) {
       }
     }
   }
+  applied_seq_ = ev.seq;
   if (membership_changed && joined_) recovery_->OnEpoch(epoch, rejoined);
   if (shutdown) RequestShutdown();
 }
 
+void Sheep::ClientConnected(const std::string& participant) {
+  std::lock_guard lk(clients_mu_);
+  ++client_connections_[participant];
+}
+
 void Sheep::ClientGone(const std::string& participant) {
+  {
+    std::lock_guard lk(clients_mu_);
+    auto it = client_connections_.find(participant);
+    if (it != client_connections_.end() && --it->second > 0) return;
+    if (it != client_connections_.end()) client_connections_.erase(it);
+  }
   const bool holds = WithState([&](const ClusterState& s) {
     for (const auto& [vid, l] : s.locks.locks()) {
       if (l.participants.count(participant) != 0) return true;

@@ -71,10 +71,17 @@ class Sheep {
   // operation's result object ({"result": code, ...}).
   asio::awaitable<nlohmann::json> SubmitClusterOp(nlohmann::json op);
 
+  // Position in the membership driver's total order of the last event applied here; and a
+  // bounded wait until this sheep has applied the event at `seq`.
+  uint64_t applied_seq() const { return applied_seq_.load(); }
+  asio::awaitable<bool> WaitForSeq(uint64_t seq, std::chrono::milliseconds timeout);
+
   // Dispatches a request through the op table (used for connections and for local shortcuts).
   asio::awaitable<Reply> Dispatch(Request req, const ClientInfo& client);
 
-  // The client on `participant` went away: release its locks.
+  // A connection of client `participant` opened / closed. When its last connection closes the
+  // client is gone: its locks are released (an ordered drop_participant operation).
+  void ClientConnected(const std::string& participant);
   void ClientGone(const std::string& participant);
 
   void RequestShutdown();
@@ -105,6 +112,9 @@ class Sheep {
   std::map<std::string, std::shared_ptr<OpResult>> pending_;
   std::atomic<uint64_t> op_counter_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> applied_seq_{0};
+  std::mutex clients_mu_;
+  std::map<std::string, int> client_connections_;
 };
 
 }  // namespace kelpie::sheep

@@ -9,6 +9,7 @@
 
 #include "proto/inode.h"
 #include "proto/oid.h"
+#include "sheep/coherence.h"
 #include "sheep/gateway.h"
 #include "sheep/ops.h"
 #include "sheep/sheep.h"
@@ -118,6 +119,16 @@ asio::awaitable<Reply> HandleNewVdi(Sheep& s, Request& req, const ClientInfo&) {
   const uint32_t rc = result.value("result", uint32_t(res::kSystemError));
   if (rc != res::kSuccess) co_return Reply::Error(h, rc);
   const uint32_t vid = result.at("vid");
+  if (snapshot) {
+    // From now on the old working VDI is read-only on every sheep (after the barrier); re-read
+    // its table so that an index update that landed since the first read is not lost to the
+    // new working VDI.
+    if (co_await ClusterBarrier(s, result.value("seq", uint64_t(0))) != res::kSuccess ||
+        co_await ReadInode(s, base_vid, true, base) != res::kSuccess) {
+      spdlog::error("NEW_VDI {}: snapshot of {:x} could not settle", n.name, base_vid);
+      co_return Reply::Error(h, res::kVdiWrite);
+    }
+  }
 
   Inode in = (snapshot || base_vid != 0) ? base : Inode{};
   in.name = n.name;
