@@ -52,6 +52,7 @@ inline constexpr uint8_t kSnapshotVdi = 0xB3;      // dog vdi snapshot (ordered,
 inline constexpr uint8_t kResizeVdi = 0xB4;        // dog vdi resize
 inline constexpr uint8_t kObjLocate = 0xB5;        // dog vdi object: which nodes hold an oid
 inline constexpr uint8_t kCheckObj = 0xB6;         // dog vdi check: compare and repair copies
+inline constexpr uint8_t kSetClientId = 0xB7;  // name this connection's client (lock participant)
 }  // namespace op
 
 namespace flag {

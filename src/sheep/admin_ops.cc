@@ -3,6 +3,7 @@
 #include <isa-l/crc.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -91,6 +92,15 @@ asio::awaitable<Reply> HandleGetNodeInfo(Sheep& s, Request& req, const ClientInf
                      {"used", s.store().UsedBytes()},
                      {"objects", s.store().List().size()}};
   co_return JsonReply(req.hdr, body.dump());
+}
+
+asio::awaitable<Reply> HandleSetClientId(Sheep&, Request& req, const ClientInfo&) {
+  const auto& d = req.data;
+  const bool printable =
+      std::all_of(d.begin(), d.end(), [](uint8_t b) { return b > 0x20 && b < 0x7f && b != '/'; });
+  if (d.empty() || d.size() > 128 || !printable)
+    co_return Reply::Error(req.hdr, res::kInvalidParms);
+  co_return Reply::Ok(req.hdr);
 }
 
 asio::awaitable<Reply> HandleRecoveryStatus(Sheep& s, Request& req, const ClientInfo&) {

@@ -42,6 +42,7 @@ constexpr OpInfo kOps[] = {
     {op::kLockUnlock,        "LOCK_UNLOCK",          HandleLockUnlock,        true},
     {op::kObjLocate,         "OBJ_LOCATE",           HandleObjLocate,         true},
     {op::kCheckObj,          "CHECK_OBJ",            HandleCheckObj,          true},
+    {op::kSetClientId,       "SET_CLIENT_ID",        HandleSetClientId,       false},
     // Sheep to sheep: the copies a node stores.
     {op::kPeerRead,          "PEER_READ",            HandlePeerRead,          false},
     {op::kPeerWrite,         "PEER_WRITE",           HandlePeerWrite,         false},

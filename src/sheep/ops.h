@@ -47,6 +47,10 @@ asio::awaitable<Reply> HandleShutdown(Sheep& s, Request& req, const ClientInfo& 
 asio::awaitable<Reply> HandleStatCluster(Sheep& s, Request& req, const ClientInfo& c);
 asio::awaitable<Reply> HandleGetNodeList(Sheep& s, Request& req, const ClientInfo& c);
 asio::awaitable<Reply> HandleGetNodeInfo(Sheep& s, Request& req, const ClientInfo& c);
+// Validates a client's name for itself (1-128 printable bytes); the server then makes it the
+// connection's lock participant, so that a client's connections through one gateway are one
+// participant whatever process they come from, and two clients of one process are two.
+asio::awaitable<Reply> HandleSetClientId(Sheep& s, Request& req, const ClientInfo& c);
 asio::awaitable<Reply> HandleRecoveryStatus(Sheep& s, Request& req, const ClientInfo& c);
 asio::awaitable<Reply> HandleObjLocate(Sheep& s, Request& req, const ClientInfo& c);
 asio::awaitable<Reply> HandleCheckObj(Sheep& s, Request& req, const ClientInfo& c);

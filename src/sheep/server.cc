@@ -51,7 +51,8 @@ asio::awaitable<void> ServeConnection(Sheep& sheep, std::shared_ptr<tcp::socket>
   ClientInfo client;
   asio::error_code ec;
   const auto remote = sock->remote_endpoint(ec);
-  client.peer = ec ? "unknown" : fmt::format("{}:{}", remote.address().to_string(), remote.port());
+  const std::string client_ip = ec ? "unknown" : remote.address().to_string();
+  client.peer = ec ? "unknown" : fmt::format("{}:{}", client_ip, remote.port());
   const auto local = sock->local_endpoint(ec);
   client.participant = sheep.self().id() + "/" + (ec ? client.peer : IdentifyClient(remote, local));
   sheep.ClientConnected(client.participant);
@@ -94,6 +95,21 @@ asio::awaitable<void> ServeConnection(Sheep& sheep, std::shared_ptr<tcp::socket>
                    h.proto_ver, h.opcode);
       co_await replies->async_send(asio::error_code{}, false,
                                    Reply::Error(h, proto::res::kVerMismatch), kTuple);
+      continue;
+    }
+    if (h.opcode == proto::op::kSetClientId) {
+      // Renames this connection's participant; served in order, before any later request.
+      const std::string name(req.data.begin(), req.data.end());
+      Reply rep = co_await sheep.Dispatch(std::move(req), client);
+      if (rep.result() == proto::res::kSuccess) {
+        const std::string renamed = sheep.self().id() + "/" + client_ip + "#" + name;
+        if (renamed != client.participant) {
+          sheep.ClientConnected(renamed);
+          sheep.ClientGone(client.participant);
+          client.participant = renamed;
+        }
+      }
+      co_await replies->async_send(asio::error_code{}, false, std::move(rep), kTuple);
       continue;
     }
     // Bound the requests a single connection may have in flight.

@@ -21,9 +21,11 @@ OP_DEL_VDI = 0x17
 OP_GET_NODE_LIST = 0x82
 OP_MAKE_FS = 0x84
 OP_STAT_CLUSTER = 0x87
+OP_SET_CLIENT_ID = 0xB7
 
 FLAG_WRITE = 0x01
 FLAG_COW = 0x02
+FLAG_TGT = 0x20
 
 RES_SUCCESS = 0
 RES_NO_OBJ = 2
@@ -31,6 +33,8 @@ RES_INVALID_PARMS = 5
 RES_VDI_LOCKED = 7
 RES_NO_VDI = 8
 RES_VER_MISMATCH = 0x14
+RES_READONLY = 0x1A
+RES_INODE_INVALIDATED = 0x1D
 
 
 def vdi_oid(vid):
@@ -81,13 +85,13 @@ class Conn:
         return result, rsp, body
 
     # --- object view ---------------------------------------------------------------------
-    def read_obj(self, oid, offset, length):
+    def read_obj(self, oid, offset, length, flags=0):
         union = struct.pack("<QQBBBBII", oid, 0, 0, 0, 0, 0, 0, offset)
-        res, _, body = self.request(OP_READ_OBJ, union, data_length=length)
+        res, _, body = self.request(OP_READ_OBJ, union, data_length=length, flags=flags)
         return res, body
 
-    def write_obj(self, oid, offset, data, create=False, cow_oid=0):
-        flags = FLAG_COW if cow_oid else 0
+    def write_obj(self, oid, offset, data, create=False, cow_oid=0, flags=0):
+        flags |= FLAG_COW if cow_oid else 0
         union = struct.pack("<QQBBBBII", oid, cow_oid, 0, 0, 0, 0, 0, offset)
         op = OP_CREATE_AND_WRITE_OBJ if create else OP_WRITE_OBJ
         res, _, _ = self.request(op, union, data=data, flags=flags)
@@ -113,6 +117,9 @@ class Conn:
 
     def lock_vdi(self, name, lock_type=0):
         return self.vdi_request(OP_LOCK_VDI, name, lock_type=lock_type)
+
+    def set_client_id(self, name):
+        return self.request(OP_SET_CLIENT_ID, data=name.encode())[0]
 
     # --- admin (JSON bodies) ---------------------------------------------------------------
     def admin(self, opcode, body=None, reply_len=0):
