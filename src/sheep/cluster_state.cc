@@ -46,7 +46,8 @@ void ClusterState::ApplyMembership(const cluster::ClusterEvent& ev) {
   members = ev.members;
   ++epoch;
   history.push_back({epoch, uint64_t(::time(nullptr)), members});
-  if (leave) locks.DropGateway(ev.node.id());
+  // A whole-cluster shutdown keeps the locks: the clients come back to the restarted cluster.
+  if (leave && !shutting_down) locks.DropGateway(ev.node.id());
   RebuildRing();
   spdlog::info("epoch {}: {} {} ({} members)", epoch, ev.node.id(), leave ? "left" : "joined",
                members.size());

@@ -157,6 +157,8 @@ void Sheep::ClientGone(const std::string& participant) {
     if (it != client_connections_.end() && --it->second > 0) return;
     if (it != client_connections_.end()) client_connections_.erase(it);
   }
+  // Connections closing because the cluster shuts down do not release locks.
+  if (stopping_.load() || view().shutting_down) return;
   const bool holds = WithState([&](const ClusterState& s) {
     for (const auto& [vid, l] : s.locks.locks()) {
       if (l.participants.count(participant) != 0) return true;
