@@ -27,17 +27,24 @@ uint32_t ParentOf(const ClusterState& st, uint32_t vid) {
 asio::awaitable<uint32_t> OrderedModify(Sheep& s, uint32_t vid, const std::string& participant) {
   nlohmann::json op = {{"type", "modify"}, {"vid", vid}, {"participant", participant}};
   const nlohmann::json r = co_await s.SubmitClusterOp(std::move(op));
-  const uint32_t rc = r.value("result", uint32_t(res::kSystemError));
-  if (rc != res::kSuccess) co_return rc;
-  co_return co_await ClusterBarrier(s, r.value("seq", uint64_t(0)));
+  uint32_t rc = r.value("result", uint32_t(res::kSystemError));
+  if (rc == res::kSuccess) rc = co_await ClusterBarrier(s, r.value("seq", uint64_t(0)));
+  if (rc != res::kSuccess) {
+    spdlog::error("vdi {:x}: cannot invalidate the other participants: {}", vid,
+                  proto::ResultText(rc));
+  }
+  co_return rc;
+}
+
+// A READ_OBJ of an inode from its first byte, at least min_len long.
+bool IsInodeReadFromStart(const Header& h, size_t min_len) {
+  return h.opcode == proto::op::kReadObj && proto::IsInodeOid(h.oid()) && h.offset() == 0 &&
+         h.data_length >= min_len;
 }
 
 }  // namespace
 
-bool IsRefreshRead(const Header& h) {
-  return h.opcode == proto::op::kReadObj && proto::IsInodeOid(h.oid()) && h.offset() == 0 &&
-         h.data_length >= proto::kInodeRefreshSize;
-}
+bool IsRefreshRead(const Header& h) { return IsInodeReadFromStart(h, proto::kInodeRefreshSize); }
 
 bool TouchesIndex(uint64_t oid, uint64_t offset, uint64_t len) {
   return proto::IsInodeOid(oid) && offset + len > proto::inode_off::kDataVdiId &&
@@ -47,13 +54,8 @@ bool TouchesIndex(uint64_t oid, uint64_t offset, uint64_t len) {
 uint32_t CheckCoherence(Sheep& s, const Header& h, const ClientInfo& c) {
   if (c.from_local || (h.flags & proto::flag::kTgt) == 0) return res::kSuccess;
   const uint64_t oid = h.oid();
-  if (proto::IsInodeOid(oid)) {
-    if (h.opcode == proto::op::kReadObj && h.offset() == 0 &&
-        h.data_length >= proto::kInodeHeaderSize) {
-      return res::kSuccess;
-    }
-    if (h.opcode == proto::op::kWriteObj) return res::kSuccess;
-  }
+  if (IsInodeReadFromStart(h, proto::kInodeHeaderSize)) return res::kSuccess;
+  if (proto::IsInodeOid(oid) && h.opcode == proto::op::kWriteObj) return res::kSuccess;
   const bool stale = s.WithState([&](const ClusterState& st) {
     return st.locks.MustRefresh(c.participant, proto::OidToVid(oid),
                                 [&](uint32_t v) { return ParentOf(st, v); });
@@ -63,6 +65,7 @@ uint32_t CheckCoherence(Sheep& s, const Header& h, const ClientInfo& c) {
 
 asio::awaitable<uint32_t> RefreshRead(Sheep& s, const Header& h, const ClientInfo& c,
                                       std::vector<uint8_t>& out) {
+  if (c.from_local) co_return co_await GatewayRead(s, h.oid(), h.offset(), h.data_length, out);
   const uint32_t vid = proto::OidToVid(h.oid());
   for (int attempt = 0;; ++attempt) {
     std::optional<ParticipantState> state;
@@ -73,7 +76,7 @@ asio::awaitable<uint32_t> RefreshRead(Sheep& s, const Header& h, const ClientInf
       return 0;
     });
     const uint32_t rc = co_await GatewayRead(s, h.oid(), h.offset(), h.data_length, out);
-    if (rc != res::kSuccess || !state || *state == ParticipantState::kShared || c.from_local) {
+    if (rc != res::kSuccess || !state || *state == ParticipantState::kShared) {
       co_return rc;
     }
     nlohmann::json op = {
@@ -98,20 +101,14 @@ asio::awaitable<uint32_t> IndexUpdate(Sheep& s, uint32_t vid, const ClientInfo& 
   if (!participant || c.from_local) co_return co_await update();
   if (needs_modify) {
     if (uint32_t rc = co_await OrderedModify(s, vid, c.participant); rc != res::kSuccess) {
-      spdlog::error("vdi {:x}: cannot invalidate the other participants: {}", vid,
-                    proto::ResultText(rc));
       co_return rc;
     }
   }
   const uint32_t rc = co_await update();
   // Also after the update: a participant that refreshed while the table changed is invalidated
   // again, before this write is acknowledged.
-  if (uint32_t mrc = co_await OrderedModify(s, vid, c.participant); mrc != res::kSuccess) {
-    spdlog::error("vdi {:x}: cannot invalidate the other participants: {}", vid,
-                  proto::ResultText(mrc));
-    co_return rc == res::kSuccess ? mrc : rc;
-  }
-  co_return rc;
+  const uint32_t mrc = co_await OrderedModify(s, vid, c.participant);
+  co_return rc != res::kSuccess ? rc : mrc;
 }
 
 asio::awaitable<uint32_t> ClusterBarrier(Sheep& s, uint64_t seq) {

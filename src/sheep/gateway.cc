@@ -180,8 +180,8 @@ asio::awaitable<uint32_t> GatewayCreate(Sheep& s, uint64_t oid, uint64_t obj_siz
   hdr.set_offset(uint32_t(offset));
   if (keep_existing != nullptr) {
     hdr.Set<uint8_t>(35, peer_flag::kKeepExisting);
-    hdr.Set<uint32_t>(36, keep_existing->offset);
-    hdr.Set<uint32_t>(44, keep_existing->length);
+    hdr.Set<uint32_t>(peer_flag::kKeepOffsetAt, keep_existing->offset);
+    hdr.Set<uint32_t>(peer_flag::kKeepLengthAt, keep_existing->length);
   }
   co_return co_await FanOut(s, oid, hdr, data);
 }

@@ -6,6 +6,10 @@
 
 namespace kelpie::sheep {
 
+std::string ParticipantId(const std::string& gateway, const std::string& client) {
+  return gateway + "/" + client;
+}
+
 const char* ParticipantStateName(ParticipantState s) {
   switch (s) {
     case ParticipantState::kModified:
@@ -70,7 +74,7 @@ void LockTable::DropParticipant(const std::string& participant) {
 }
 
 void LockTable::DropGateway(const std::string& gateway) {
-  const std::string prefix = gateway + "/";
+  const std::string prefix = ParticipantId(gateway, "");
   std::vector<std::string> gone;
   for (const auto& [vid, l] : locks_) {
     for (const auto& [p, s] : l.participants) {

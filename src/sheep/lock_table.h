@@ -23,6 +23,9 @@
 
 namespace kelpie::sheep {
 
+// The participant id of `client` served by gateway sheep `gateway` ("addr:port").
+std::string ParticipantId(const std::string& gateway, const std::string& client);
+
 enum class ParticipantState { kModified, kShared, kInvalidated };
 const char* ParticipantStateName(ParticipantState s);
 

@@ -83,21 +83,19 @@ asio::awaitable<Reply> HandlePeerCreateWrite(Sheep& s, Request& req, const Clien
   if (obj_size == 0 || h.offset() + req.data.size() > obj_size) {
     co_return Reply::Error(h, res::kInvalidParms);
   }
-  if (PeerFlags(h) & peer_flag::kKeepExisting) {
-    const uint64_t from = h.Get<uint32_t>(36), len = h.Get<uint32_t>(44);
-    if (from < h.offset() || from + len > h.offset() + req.data.size()) {
-      co_return Reply::Error(h, res::kInvalidParms);
-    }
-    // A copy elsewhere that recovery has not brought here yet counts as existing.
-    const uint32_t have = co_await s.recovery().EnsureLocal(h.oid());
-    std::lock_guard lk(s.recovery().ObjectLock(h.oid()));
-    if (have == res::kSuccess && s.store().Exists(h.oid())) {
-      const auto part = std::span<const uint8_t>(req.data).subspan(from - h.offset(), len);
-      co_return Reply::Error(h, s.store().Write(h.oid(), from, part));
-    }
-    co_return Reply::Error(h, s.store().CreateAndWrite(h.oid(), obj_size, h.offset(), req.data));
+  const bool keep = (PeerFlags(h) & peer_flag::kKeepExisting) != 0;
+  const uint64_t from = h.Get<uint32_t>(peer_flag::kKeepOffsetAt);
+  const uint64_t len = h.Get<uint32_t>(peer_flag::kKeepLengthAt);
+  if (keep && (from < h.offset() || from + len > h.offset() + req.data.size())) {
+    co_return Reply::Error(h, res::kInvalidParms);
   }
+  // A copy elsewhere that recovery has not brought here yet counts as existing.
+  const bool may_exist = keep && co_await s.recovery().EnsureLocal(h.oid()) == res::kSuccess;
   std::lock_guard lk(s.recovery().ObjectLock(h.oid()));
+  if (may_exist && s.store().Exists(h.oid())) {
+    const auto part = std::span<const uint8_t>(req.data).subspan(from - h.offset(), len);
+    co_return Reply::Error(h, s.store().Write(h.oid(), from, part));
+  }
   co_return Reply::Error(h, s.store().CreateAndWrite(h.oid(), obj_size, h.offset(), req.data));
 }
 

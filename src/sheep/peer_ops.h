@@ -23,9 +23,11 @@ namespace peer_flag {
 inline constexpr uint8_t kWhole = 0x01;       // kPeerRead: the whole object, any length
 inline constexpr uint8_t kAllowStale = 0x02;  // kPeerRead: may answer from a stale copy
 inline constexpr uint8_t kNoEpochCheck = 0x04;
-// kPeerCreateWrite: if the copy exists, write only the client's range (u32 offset at byte 36,
-// u32 length at byte 44) of the image instead of replacing the object.
+// kPeerCreateWrite: if the copy exists, write only the client's range (u32 offset at byte
+// kKeepOffsetAt, u32 length at byte kKeepLengthAt) of the image instead of replacing the object.
 inline constexpr uint8_t kKeepExisting = 0x08;
+inline constexpr size_t kKeepOffsetAt = 36;
+inline constexpr size_t kKeepLengthAt = 44;
 }  // namespace peer_flag
 
 asio::awaitable<Reply> HandlePeerRead(Sheep& s, Request& req, const ClientInfo& c);

@@ -54,7 +54,8 @@ asio::awaitable<void> ServeConnection(Sheep& sheep, std::shared_ptr<tcp::socket>
   const std::string client_ip = ec ? "unknown" : remote.address().to_string();
   client.peer = ec ? "unknown" : fmt::format("{}:{}", client_ip, remote.port());
   const auto local = sock->local_endpoint(ec);
-  client.participant = sheep.self().id() + "/" + (ec ? client.peer : IdentifyClient(remote, local));
+  client.participant =
+      ParticipantId(sheep.self().id(), ec ? client.peer : IdentifyClient(remote, local));
   sheep.ClientConnected(client.participant);
   sock->set_option(tcp::no_delay(true), ec);
 
@@ -102,7 +103,7 @@ asio::awaitable<void> ServeConnection(Sheep& sheep, std::shared_ptr<tcp::socket>
       const std::string name(req.data.begin(), req.data.end());
       Reply rep = co_await sheep.Dispatch(std::move(req), client);
       if (rep.result() == proto::res::kSuccess) {
-        const std::string renamed = sheep.self().id() + "/" + client_ip + "#" + name;
+        const std::string renamed = ParticipantId(sheep.self().id(), client_ip + "#" + name);
         if (renamed != client.participant) {
           sheep.ClientConnected(renamed);
           sheep.ClientGone(client.participant);

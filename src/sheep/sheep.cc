@@ -31,26 +31,27 @@ View Sheep::view() const {
   return View{state_.epoch, state_.ring(), state_.config.formatted, state_.shutting_down};
 }
 
-asio::awaitable<bool> Sheep::WaitForEpoch(uint32_t epoch, std::chrono::milliseconds timeout) {
+asio::awaitable<bool> Sheep::PollUntil(std::function<bool()> done,
+                                       std::chrono::milliseconds timeout,
+                                       std::chrono::milliseconds interval) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   asio::steady_timer t(io_);
-  while (view().epoch < epoch) {
+  while (!done()) {
     if (std::chrono::steady_clock::now() >= deadline) co_return false;
-    t.expires_after(std::chrono::milliseconds(10));
+    t.expires_after(interval);
     co_await t.async_wait(use_awaitable);
   }
   co_return true;
 }
 
+asio::awaitable<bool> Sheep::WaitForEpoch(uint32_t epoch, std::chrono::milliseconds timeout) {
+  co_return co_await PollUntil([this, epoch] { return view().epoch >= epoch; }, timeout,
+                               std::chrono::milliseconds(10));
+}
+
 asio::awaitable<bool> Sheep::WaitForSeq(uint64_t seq, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  asio::steady_timer t(io_);
-  while (applied_seq_.load() < seq) {
-    if (std::chrono::steady_clock::now() >= deadline) co_return false;
-    t.expires_after(std::chrono::milliseconds(1));
-    co_await t.async_wait(use_awaitable);
-  }
-  co_return true;
+  co_return co_await PollUntil([this, seq] { return applied_seq_.load() >= seq; }, timeout,
+                               std::chrono::milliseconds(1));
 }
 
 asio::awaitable<nlohmann::json> Sheep::SubmitClusterOp(nlohmann::json op) {

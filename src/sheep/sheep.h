@@ -7,6 +7,7 @@
 #include <asio/experimental/concurrent_channel.hpp>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -88,6 +89,9 @@ class Sheep {
 
  private:
   void OnEvent(const cluster::ClusterEvent& ev);
+  // Polls `done` every `interval` until it holds (true) or `timeout` passes (false).
+  asio::awaitable<bool> PollUntil(std::function<bool()> done, std::chrono::milliseconds timeout,
+                                  std::chrono::milliseconds interval);
   std::string MakeSnapshot();
   void Persist();
   asio::awaitable<void> Listen(asio::ip::tcp::acceptor acceptor);

@@ -45,6 +45,11 @@ def data_oid(vid, idx):
     return (vid << 32) | idx
 
 
+def obj_union(oid, offset=0, cow_oid=0):
+    """The 32-byte object view of a request header: oid, cow_oid, copies..., offset."""
+    return struct.pack("<QQBBBBII", oid, cow_oid, 0, 0, 0, 0, 0, offset)
+
+
 class Conn:
     def __init__(self, port, host="127.0.0.1", timeout=30):
         self.sock = socket.create_connection((host, port), timeout=timeout)
@@ -86,13 +91,12 @@ class Conn:
 
     # --- object view ---------------------------------------------------------------------
     def read_obj(self, oid, offset, length, flags=0):
-        union = struct.pack("<QQBBBBII", oid, 0, 0, 0, 0, 0, 0, offset)
-        res, _, body = self.request(OP_READ_OBJ, union, data_length=length, flags=flags)
+        res, _, body = self.request(OP_READ_OBJ, obj_union(oid, offset), data_length=length, flags=flags)
         return res, body
 
     def write_obj(self, oid, offset, data, create=False, cow_oid=0, flags=0):
         flags |= FLAG_COW if cow_oid else 0
-        union = struct.pack("<QQBBBBII", oid, cow_oid, 0, 0, 0, 0, 0, offset)
+        union = obj_union(oid, offset, cow_oid)
         op = OP_CREATE_AND_WRITE_OBJ if create else OP_WRITE_OBJ
         res, _, _ = self.request(op, union, data=data, flags=flags)
         return res

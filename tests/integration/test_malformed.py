@@ -63,12 +63,12 @@ class Malformed(KelpieTest, unittest.TestCase):
     def test_wrong_proto_ver(self):
         bad = sdproto.Conn(self.port)
         for ver in (3, 0x7F, 0xFF):
-            union = struct.pack("<QQBBBBII", self.oid, 0, 0, 0, 0, 0, 0, 0)
+            union = sdproto.obj_union(self.oid)
             res, _, body = bad.request(sdproto.OP_READ_OBJ, union, data_length=16, proto_ver=ver)
             self.assertEqual(res, sdproto.RES_VER_MISMATCH, ver)
             self.assertEqual(body, b"")
         # A write with a bad version is refused and its payload consumed, not applied.
-        union = struct.pack("<QQBBBBII", self.oid, 0, 0, 0, 0, 0, 0, 0)
+        union = sdproto.obj_union(self.oid)
         res, _, _ = bad.request(sdproto.OP_WRITE_OBJ, union, data=b"\x66" * 4096, proto_ver=9)
         self.assertEqual(res, sdproto.RES_VER_MISMATCH)
         self.assertEqual(bad.read_obj(self.oid, 0, 8), (0, b"\x42" * 8))
@@ -78,7 +78,7 @@ class Malformed(KelpieTest, unittest.TestCase):
 
     def test_data_length_over_limit(self):
         bad = sdproto.Conn(self.port)
-        union = struct.pack("<QQBBBBII", self.oid, 0, 0, 0, 0, 0, 0, 0)
+        union = sdproto.obj_union(self.oid)
         hdr = sdproto.HDR.pack(2, sdproto.OP_WRITE_OBJ, sdproto.FLAG_WRITE, 0, 77, 0xFFFFFFF0,
                                union)
         bad.send_raw(hdr + b"\x66" * 4096)
@@ -101,7 +101,7 @@ class Malformed(KelpieTest, unittest.TestCase):
 
     def test_client_vanishes_mid_request(self):
         bad = sdproto.Conn(self.port)
-        union = struct.pack("<QQBBBBII", self.oid, 0, 0, 0, 0, 0, 0, 0)
+        union = sdproto.obj_union(self.oid)
         hdr = sdproto.HDR.pack(2, sdproto.OP_WRITE_OBJ, sdproto.FLAG_WRITE, 0, 5, 4096, union)
         bad.send_raw(hdr + b"\x66" * 1000)
         bad.close()
