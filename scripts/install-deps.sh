@@ -7,7 +7,7 @@ PKGS=(
   # build
   cmake ninja-build g++ make pkg-config
   libasio-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libisal-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev nettle-dev
   # real clients the integration tests drive
   tgt libiscsi-bin libiscsi-dev qemu-utils qemu-block-extra
   python3 procps

@@ -1,7 +1,9 @@
 #include "client/vdi_io.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "proto/constants.h"
 #include "proto/oid.h"
@@ -11,128 +13,241 @@ namespace kelpie::client {
 namespace res = proto::res;
 
 namespace {
-constexpr int kMaxRetries = 16;  // re-resolutions before giving up on a churning VDI
-}
+constexpr int kMaxRetries = 16;   // reloads / re-resolutions before giving up on a churning VDI
+constexpr int kNetworkTries = 8;  // connections tried (with back-off) before answering kNetwork
+}  // namespace
 
 VdiIo::VdiIo(SyncClient& conn, std::string name, std::string tag, uint32_t snapid, Mode mode)
-    : conn_(conn), name_(std::move(name)), tag_(std::move(tag)), snapid_(snapid), mode_(mode) {}
+    : own_pool_(std::make_unique<ConnectionPool>(conn)),
+      pool_(own_pool_.get()),
+      name_(std::move(name)),
+      tag_(std::move(tag)),
+      snapid_(snapid),
+      mode_(mode) {}
+
+VdiIo::VdiIo(ConnectionPool& pool, std::string name, std::string tag, uint32_t snapid, Mode mode)
+    : pool_(&pool), name_(std::move(name)), tag_(std::move(tag)), snapid_(snapid), mode_(mode) {}
+
+VdiIo::~VdiIo() = default;
 
 uint16_t VdiIo::io_flags() const { return mode_ == Mode::kShared ? proto::flag::kTgt : 0; }
 
-uint32_t VdiIo::Resolve(uint32_t* vid) {
+uint32_t VdiIo::vid() const {
+  std::shared_lock lk(mu_);
+  return inode_.vdi_id;
+}
+
+uint64_t VdiIo::size() const {
+  std::shared_lock lk(mu_);
+  return inode_.vdi_size;
+}
+
+VdiIo::Snapshot VdiIo::At(uint32_t idx) const {
+  std::shared_lock lk(mu_);
+  const uint32_t owner = idx < inode_.data_vdi_id.size() ? inode_.data_vdi_id[idx] : 0;
+  return Snapshot{inode_.vdi_id, owner, gen_};
+}
+
+template <typename Fn>
+uint32_t VdiIo::Exec(Fn&& fn) {
+  for (int attempt = 0; attempt < kNetworkTries; ++attempt) {
+    try {
+      ConnectionPool::Lease lease = pool_->Acquire();
+      try {
+        if (mode_ == Mode::kShared) {
+          // A new connection after a failure may be a new participant (another sheep, or the
+          // same one after it dropped us): take the lock and reload before any I/O.
+          std::lock_guard rl(relock_mu_);
+          if (relock_) {
+            uint32_t vid = 0;
+            uint32_t rc = Resolve(*lease, &vid);
+            if (rc == res::kSuccess) rc = LoadInode(*lease, vid);
+            if (rc != res::kSuccess) return rc;
+            relock_ = false;
+          }
+        }
+        return fn(*lease);
+      } catch (const NetworkError&) {
+        lease.Discard();
+        throw;
+      }
+    } catch (const NetworkError&) {
+      {
+        std::lock_guard rl(relock_mu_);
+        relock_ = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt + 1)));
+    }
+  }
+  return res::kNetwork;
+}
+
+uint32_t VdiIo::Resolve(SyncClient& c, uint32_t* vid) {
   proto::Header h;
   h.opcode = mode_ == Mode::kShared ? proto::op::kLockVdi : proto::op::kGetVdiInfo;
   if (mode_ == Mode::kShared) h.set_lock_type(proto::kLockShared);
   h.set_snapid(snapid_);
-  const proto::Header rsp = conn_.Request(h, VdiNamePayload(name_, tag_));
+  const proto::Header rsp = c.Request(h, VdiNamePayload(name_, tag_));
   *vid = rsp.rsp_vdi_id();
   return rsp.result();
 }
 
-uint32_t VdiIo::Open() {
-  uint32_t vid = 0;
-  if (const uint32_t rc = Resolve(&vid); rc != res::kSuccess) return rc;
-  inode_.vdi_id = vid;
-  return Reload();
-}
-
-uint32_t VdiIo::Close() {
-  if (mode_ != Mode::kShared || inode_.vdi_id == 0) return res::kSuccess;
-  proto::Header h;
-  h.opcode = proto::op::kReleaseVdi;
-  h.set_lock_type(proto::kLockShared);
-  h.set_base_vdi_id(inode_.vdi_id);
-  const uint32_t rc = conn_.Request(h).result();
-  return rc == res::kVdiNotLocked ? res::kSuccess : rc;
-}
-
-uint32_t VdiIo::Reload() {
+uint32_t VdiIo::LoadInode(SyncClient& c, uint32_t vid) {
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     std::vector<uint8_t> b;
-    const uint32_t rc = conn_.ReadObj(proto::VidToInodeOid(inode_.vdi_id), 0,
-                                      proto::kInodeRefreshSize, b, io_flags());
+    const uint32_t rc =
+        c.ReadObj(proto::VidToInodeOid(vid), 0, proto::kInodeRefreshSize, b, io_flags());
     if (rc != res::kSuccess) return rc;
-    if (!proto::DecodeInode(b, inode_)) return res::kEio;
+    proto::Inode fresh;
+    if (!proto::DecodeInode(b, fresh)) return res::kEio;
     // A participant's working VDI that became a snapshot: follow the name to the new one.
-    if (mode_ != Mode::kShared || !inode_.is_snapshot() || !tag_.empty() || snapid_ != 0) {
+    if (mode_ != Mode::kShared || !fresh.is_snapshot() || !tag_.empty() || snapid_ != 0) {
+      std::unique_lock lk(mu_);
+      inode_ = std::move(fresh);
+      ++gen_;
       return res::kSuccess;
     }
-    uint32_t nvid = 0;
-    if (const uint32_t r = Resolve(&nvid); r != res::kSuccess) return r;
-    inode_.vdi_id = nvid;
+    if (const uint32_t r = Resolve(c, &vid); r != res::kSuccess) return r;
   }
   return res::kEio;
 }
 
-uint32_t VdiIo::CheckFresh() {
-  if (mode_ != Mode::kShared) return res::kSuccess;
-  std::vector<uint8_t> probe;
-  return conn_.ReadObj(proto::VidToInodeOid(inode_.vdi_id), 0, 1, probe, io_flags());
+uint32_t VdiIo::Open() {
+  return Exec([&](SyncClient& c) {
+    uint32_t vid = 0;
+    if (const uint32_t rc = Resolve(c, &vid); rc != res::kSuccess) return rc;
+    return LoadInode(c, vid);
+  });
 }
 
-uint32_t VdiIo::Read(uint64_t offset, std::span<uint8_t> out) {
-  if (offset + out.size() > inode_.vdi_size) return res::kInvalidParms;
-  const uint64_t obj_size = inode_.object_size();
-  size_t done = 0;
-  while (done < out.size()) {
-    const uint64_t pos = offset + done;
-    const uint32_t idx = uint32_t(pos / obj_size);
-    const uint64_t obj_off = pos % obj_size;
-    const size_t n = size_t(std::min<uint64_t>(obj_size - obj_off, out.size() - done));
-    uint32_t rc = res::kSuccess;
-    for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
-      const uint32_t owner = inode_.data_vdi_id[idx];
-      std::vector<uint8_t> buf;
-      if (owner == 0) {
-        // Never written, as far as this inode knows; a participant asks whether it still knows.
-        rc = CheckFresh();
-        if (rc == res::kSuccess) std::memset(out.data() + done, 0, n);
-      } else {
-        rc = conn_.ReadObj(proto::VidToDataOid(owner, idx), obj_off, uint32_t(n), buf, io_flags());
-        if (rc == res::kSuccess) std::memcpy(out.data() + done, buf.data(), n);
-      }
-      if (rc == res::kInodeInvalidated) {
-        if (const uint32_t r = Reload(); r != res::kSuccess) return r;
-        continue;
-      }
-      break;
+uint32_t VdiIo::Close() {
+  const uint32_t vid = this->vid();
+  if (mode_ != Mode::kShared || vid == 0) return res::kSuccess;
+  return Exec([&](SyncClient& c) {
+    proto::Header h;
+    h.opcode = proto::op::kReleaseVdi;
+    h.set_lock_type(proto::kLockShared);
+    h.set_base_vdi_id(vid);
+    const uint32_t rc = c.Request(h).result();
+    return rc == res::kVdiNotLocked ? res::kSuccess : rc;
+  });
+}
+
+uint32_t VdiIo::Reload() {
+  return Exec([&](SyncClient& c) { return LoadInode(c, vid()); });
+}
+
+uint32_t VdiIo::Refresh(uint64_t seen, bool follow_name) {
+  std::lock_guard rl(reload_mu_);
+  {
+    std::shared_lock lk(mu_);
+    if (gen_ != seen) return res::kSuccess;  // another thread reloaded meanwhile
+  }
+  return Exec([&](SyncClient& c) {
+    uint32_t vid = this->vid();
+    if (follow_name) {
+      if (const uint32_t r = Resolve(c, &vid); r != res::kSuccess) return r;
     }
+    return LoadInode(c, vid);
+  });
+}
+
+uint32_t VdiIo::RefreshHeader() {
+  const uint32_t vid = this->vid();
+  return Exec([&](SyncClient& c) {
+    std::vector<uint8_t> b;
+    const uint32_t rc =
+        c.ReadObj(proto::VidToInodeOid(vid), 0, proto::kInodeHeaderSize, b, io_flags());
+    if (rc != res::kSuccess) return rc;
+    proto::Inode head;
+    if (!proto::DecodeInode(b, head)) return res::kEio;
+    std::unique_lock lk(mu_);
+    if (inode_.vdi_id == vid) inode_.vdi_size = head.vdi_size;
+    return res::kSuccess;
+  });
+}
+
+uint32_t VdiIo::CheckFresh(SyncClient& c, uint32_t vid) {
+  if (mode_ != Mode::kShared) return res::kSuccess;
+  std::vector<uint8_t> probe;
+  return c.ReadObj(proto::VidToInodeOid(vid), 0, 1, probe, io_flags());
+}
+
+template <typename Fn>
+uint32_t VdiIo::ForEachPiece(uint64_t offset, uint64_t len, bool writing, Fn&& fn) {
+  uint64_t obj_size, vdi_size;
+  {
+    std::shared_lock lk(mu_);
+    if (writing && inode_.is_snapshot()) return res::kReadonly;
+    obj_size = inode_.object_size();
+    vdi_size = inode_.vdi_size;
+  }
+  if (offset + len > vdi_size || offset + len < offset) return res::kInvalidParms;
+  uint64_t done = 0;
+  while (done < len) {
+    const uint64_t pos = offset + done;
+    const uint64_t n = std::min<uint64_t>(obj_size - pos % obj_size, len - done);
+    const uint32_t rc = fn(uint32_t(pos / obj_size), pos % obj_size, done, n, n == obj_size);
     if (rc != res::kSuccess) return rc;
     done += n;
   }
   return res::kSuccess;
 }
 
+uint32_t VdiIo::Read(uint64_t offset, std::span<uint8_t> out) {
+  return ForEachPiece(offset, out.size(), false,
+                      [&](uint32_t idx, uint64_t obj_off, uint64_t done, uint64_t n, bool) {
+                        uint32_t rc = res::kEio;
+                        for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+                          const Snapshot at = At(idx);
+                          rc = Exec([&](SyncClient& c) {
+                            if (at.owner == 0) {
+                              // Never written, as far as this inode knows; a participant asks
+                              // whether it still knows.
+                              const uint32_t r = CheckFresh(c, at.vid);
+                              if (r == res::kSuccess) std::memset(out.data() + done, 0, n);
+                              return r;
+                            }
+                            std::vector<uint8_t> buf;
+                            const uint32_t r = c.ReadObj(proto::VidToDataOid(at.owner, idx),
+                                                         obj_off, uint32_t(n), buf, io_flags());
+                            if (r == res::kSuccess) std::memcpy(out.data() + done, buf.data(), n);
+                            return r;
+                          });
+                          if (rc != res::kInodeInvalidated) break;
+                          if (const uint32_t r = Refresh(at.gen, false); r != res::kSuccess)
+                            return r;
+                        }
+                        return rc;
+                      });
+}
+
+uint32_t VdiIo::SetOwner(SyncClient& c, uint32_t vid, uint32_t idx) {
+  uint8_t entry[4];
+  proto::StoreLE<uint32_t>(entry, vid);
+  const uint32_t rc =
+      c.WriteObj(proto::VidToInodeOid(vid), proto::inode_off::kDataVdiId + 4ull * idx, entry, false,
+                 0, io_flags());
+  if (rc == res::kSuccess) {
+    std::unique_lock lk(mu_);
+    if (inode_.vdi_id == vid && idx < inode_.data_vdi_id.size()) inode_.data_vdi_id[idx] = vid;
+  }
+  return rc;
+}
+
 uint32_t VdiIo::WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint8_t> data) {
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
-    const uint32_t vid = inode_.vdi_id;
-    const uint32_t owner = inode_.data_vdi_id[idx];
-    const uint64_t oid = proto::VidToDataOid(vid, idx);
-    uint32_t rc;
-    if (owner == vid) {
-      rc = conn_.WriteObj(oid, obj_off, data, false, 0, io_flags());
-    } else {
-      const uint64_t cow = owner != 0 ? proto::VidToDataOid(owner, idx) : 0;
-      rc = conn_.WriteObj(oid, obj_off, data, true, cow, io_flags());
-      if (rc == res::kSuccess) {
-        // Record the new owner in the inode's index table.
-        inode_.data_vdi_id[idx] = vid;
-        uint8_t entry[4];
-        proto::StoreLE<uint32_t>(entry, vid);
-        rc = conn_.WriteObj(proto::VidToInodeOid(vid), proto::inode_off::kDataVdiId + 4ull * idx,
-                            entry, false, 0, io_flags());
-      }
-    }
-    if (rc == res::kReadonly) {
-      // A snapshot was taken: the name now resolves to a new working VDI.
-      uint32_t nvid = 0;
-      if (const uint32_t r = Resolve(&nvid); r != res::kSuccess) return r;
-      inode_.vdi_id = nvid;
-      if (const uint32_t r = Reload(); r != res::kSuccess) return r;
-      continue;
-    }
-    if (rc == res::kInodeInvalidated) {
-      if (const uint32_t r = Reload(); r != res::kSuccess) return r;
+    const Snapshot at = At(idx);
+    const uint64_t oid = proto::VidToDataOid(at.vid, idx);
+    const uint32_t rc = Exec([&](SyncClient& c) {
+      if (at.owner == at.vid) return c.WriteObj(oid, obj_off, data, false, 0, io_flags());
+      const uint64_t cow = at.owner != 0 ? proto::VidToDataOid(at.owner, idx) : 0;
+      const uint32_t r = c.WriteObj(oid, obj_off, data, true, cow, io_flags());
+      return r == res::kSuccess ? SetOwner(c, at.vid, idx) : r;
+    });
+    if (rc == res::kReadonly || rc == res::kInodeInvalidated) {
+      // READONLY: a snapshot was taken, the name now resolves to a new working VDI.
+      if (const uint32_t r = Refresh(at.gen, rc == res::kReadonly); r != res::kSuccess) return r;
       continue;
     }
     return rc;
@@ -141,20 +256,113 @@ uint32_t VdiIo::WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint
 }
 
 uint32_t VdiIo::Write(uint64_t offset, std::span<const uint8_t> data) {
-  if (inode_.is_snapshot()) return res::kReadonly;
-  if (offset + data.size() > inode_.vdi_size) return res::kInvalidParms;
+  return ForEachPiece(offset, data.size(), true,
+                      [&](uint32_t idx, uint64_t obj_off, uint64_t done, uint64_t n, bool) {
+                        return WriteObject(idx, obj_off, data.subspan(done, n));
+                      });
+}
+
+uint32_t VdiIo::Own(uint32_t idx, const Snapshot& at) {
+  return Exec([&](SyncClient& c) {
+    // An empty CREATE_AND_WRITE: creates the object (copy of the ancestor's, or zeros) where it
+    // does not exist yet, and leaves an existing one untouched.
+    const uint64_t cow = at.owner != 0 ? proto::VidToDataOid(at.owner, idx) : 0;
+    const uint32_t r = c.WriteObj(proto::VidToDataOid(at.vid, idx), 0, {}, true, cow,
+                                  uint16_t(io_flags() | proto::flag::kCmdWrite));
+    return r == res::kSuccess ? SetOwner(c, at.vid, idx) : r;
+  });
+}
+
+uint32_t VdiIo::CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
+                                std::span<const uint8_t> data, uint64_t* miscompare_at) {
+  if (compare.size() != data.size()) return res::kInvalidParms;
+  return ForEachPiece(
+      offset, data.size(), true,
+      [&](uint32_t idx, uint64_t obj_off, uint64_t done, uint64_t n, bool) {
+        std::vector<uint8_t> both(compare.begin() + done, compare.begin() + done + n);
+        both.insert(both.end(), data.begin() + done, data.begin() + done + n);
+        for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+          const Snapshot at = At(idx);
+          uint64_t differs_at = 0;
+          uint32_t rc;
+          if (at.owner != at.vid) {
+            rc = Own(idx, at);
+            if (rc == res::kSuccess) continue;  // now compare and write in the object we own
+          } else {
+            rc = Exec([&](SyncClient& c) {
+              proto::Header h;
+              h.opcode = proto::op::kCompareAndWriteObj;
+              h.flags = io_flags();
+              h.set_oid(proto::VidToDataOid(at.vid, idx));
+              h.set_offset(uint32_t(obj_off));
+              const proto::Header rsp = c.Request(h, both);
+              differs_at = rsp.rsp_offset();
+              return rsp.result();
+            });
+            if (rc == res::kMiscompare) *miscompare_at = done + differs_at;
+          }
+          if (rc != res::kReadonly && rc != res::kInodeInvalidated && rc != res::kNoObj) return rc;
+          if (const uint32_t r = Refresh(at.gen, rc == res::kReadonly); r != res::kSuccess)
+            return r;
+        }
+        return res::kEio;
+      });
+}
+
+uint32_t VdiIo::Discard(uint64_t offset, uint64_t len) {
+  return ForEachPiece(
+      offset, len, true, [&](uint32_t idx, uint64_t obj_off, uint64_t, uint64_t n, bool whole) {
+        for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+          const Snapshot at = At(idx);
+          uint32_t rc;
+          if (whole) {
+            rc = Exec([&](SyncClient& c) {
+              proto::Header h;
+              h.opcode = proto::op::kDiscardObj;
+              h.flags = io_flags();
+              h.set_oid(proto::VidToDataOid(at.vid, idx));
+              return c.Request(h).result();
+            });
+            if (rc == res::kSuccess) {
+              std::unique_lock lk(mu_);
+              if (inode_.vdi_id == at.vid) inode_.data_vdi_id[idx] = 0;
+            }
+          } else if (at.owner != 0) {
+            // Part of a mapped object: zeros (an unmapped range reads as zeros already).
+            const std::vector<uint8_t> zeros(n, 0);
+            rc = WriteObject(idx, obj_off, zeros);
+          } else {
+            rc = Exec([&](SyncClient& c) { return CheckFresh(c, at.vid); });
+          }
+          if (rc != res::kReadonly && rc != res::kInodeInvalidated) return rc;
+          if (const uint32_t r = Refresh(at.gen, rc == res::kReadonly); r != res::kSuccess)
+            return r;
+        }
+        return res::kEio;
+      });
+}
+
+void VdiIo::MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) const {
+  std::shared_lock lk(mu_);
   const uint64_t obj_size = inode_.object_size();
-  size_t done = 0;
-  while (done < data.size()) {
-    const uint64_t pos = offset + done;
-    const uint32_t idx = uint32_t(pos / obj_size);
-    const uint64_t obj_off = pos % obj_size;
-    const size_t n = size_t(std::min<uint64_t>(obj_size - obj_off, data.size() - done));
-    if (const uint32_t rc = WriteObject(idx, obj_off, data.subspan(done, n)); rc != res::kSuccess)
-      return rc;
-    done += n;
-  }
-  return res::kSuccess;
+  const auto is_mapped = [&](uint64_t pos) {
+    const uint64_t idx = pos / obj_size;
+    return idx < inode_.data_vdi_id.size() && inode_.data_vdi_id[idx] != 0;
+  };
+  *mapped = is_mapped(offset);
+  uint64_t pos = offset;
+  while (pos < offset + len && is_mapped(pos) == *mapped) pos = (pos / obj_size + 1) * obj_size;
+  *run = std::max<uint64_t>(1, std::min(pos, offset + len) - offset);
+}
+
+uint32_t VdiIo::Flush() {
+  const uint32_t vid = this->vid();
+  return Exec([&](SyncClient& c) {
+    proto::Header h;
+    h.opcode = proto::op::kFlushVdi;
+    h.set_base_vdi_id(vid);
+    return c.Request(h).result();
+  });
 }
 
 }  // namespace kelpie::client

@@ -1,4 +1,5 @@
-// VdiIo: block I/O on one VDI through a sheep, the way tgtd's sheepdog backing store does it.
+// VdiIo: block I/O on one VDI through the cluster, the way tgtd's sheepdog backing store does it,
+// safe to use from many threads at once (they share one inode cache and a connection pool).
 // It keeps the VDI's inode (header and index table) and maps byte ranges to data objects:
 //  - an index never written reads as zeros;
 //  - a write to an index the VDI does not own creates the object (CREATE_AND_WRITE_OBJ), with
@@ -9,13 +10,18 @@
 // Opened kShared, it is a multipath participant, as tgtd is: it takes a shared lock (LOCK_VDI
 // type 1, which also resolves the name), flags its I/O TGT so the sheep can tell it its inode is
 // stale, asks before trusting an unallocated index (a 1-byte TGT read of its inode), follows a
-// snapshot to the new working VDI on reload, and releases the lock on Close.
+// snapshot to the new working VDI on reload, and releases the lock on Close. When its sheep
+// fails, the pool moves to the next one and VdiIo takes the lock again there before retrying.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "client/connection_pool.h"
 #include "client/sync_client.h"
 #include "proto/inode.h"
 
@@ -23,35 +29,86 @@ namespace kelpie::client {
 
 class VdiIo {
  public:
-  // Resolves name (or the snapshot tag / snapid) and loads its inode. Result code in *rc.
   enum class Mode { kUnlocked, kShared };
+  // Over one caller-owned connection (single-threaded tools).
   VdiIo(SyncClient& conn, std::string name, std::string tag = "", uint32_t snapid = 0,
         Mode mode = Mode::kUnlocked);
+  // Over a shared pool (multi-threaded clients such as kelpie-iscsi).
+  VdiIo(ConnectionPool& pool, std::string name, std::string tag = "", uint32_t snapid = 0,
+        Mode mode = Mode::kUnlocked);
+  ~VdiIo();
+
+  // Resolves name (or the snapshot tag / snapid) and loads its inode. Each call below returns a
+  // proto::res code (kNetwork when no sheep could be reached).
   uint32_t Open();
   // Releases a shared lock (no-op when unlocked).
   uint32_t Close();
 
-  // Each returns a proto::res code.
   uint32_t Read(uint64_t offset, std::span<uint8_t> out);
   uint32_t Write(uint64_t offset, std::span<const uint8_t> data);
+  // Unmaps whole objects (DISCARD_OBJ) and zeroes the mapped parts of partial ones.
+  uint32_t Discard(uint64_t offset, uint64_t len);
+  // Writes `data` at offset if the bytes there equal `compare`, atomically against every other
+  // CompareAndWrite of the same object by any client (the object's first copy holder serializes
+  // them). kMiscompare: nothing written, *miscompare_at = offset of the first differing byte.
+  // A range that spans two objects is compared and written object by object.
+  uint32_t CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
+                           std::span<const uint8_t> data, uint64_t* miscompare_at);
+  // Whether offset is mapped (its object allocated in this VDI or an ancestor), and for how many
+  // bytes from offset (≤ len) that stays so.
+  void MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) const;
+  uint32_t Flush();
   // Reloads the inode (after another client changed it).
   uint32_t Reload();
+  // Re-reads the inode header (size after `dog vdi resize`) without the index table.
+  uint32_t RefreshHeader();
 
+  // Not for concurrent use with writers: the cached inode.
   const proto::Inode& inode() const { return inode_; }
-  uint32_t vid() const { return inode_.vdi_id; }
+  uint32_t vid() const;
+  uint64_t size() const;
+  const std::string& name() const { return name_; }
+  ConnectionPool& pool() { return *pool_; }
 
  private:
-  uint32_t Resolve(uint32_t* vid);
-  // Is this participant's inode still current? (Shared mode: asks the sheep.)
-  uint32_t CheckFresh();
+  struct Snapshot {  // what one object request needs from the cache, read under the lock
+    uint32_t vid, owner;
+    uint64_t gen;
+  };
+  Snapshot At(uint32_t idx) const;
+  // Runs fn on a pooled connection; on a network failure, retries on a fresh one (re-taking the
+  // shared lock first). Returns fn's code or kNetwork.
+  template <typename Fn>
+  uint32_t Exec(Fn&& fn);
+  uint32_t Resolve(SyncClient& c, uint32_t* vid);
+  uint32_t LoadInode(SyncClient& c, uint32_t vid);
+  // After an answer that says the cache is stale: reload unless another thread already did
+  // (gen moved past `seen`). follow_name: re-resolve first (READONLY).
+  uint32_t Refresh(uint64_t seen, bool follow_name);
+  uint32_t CheckFresh(SyncClient& c, uint32_t vid);
   uint16_t io_flags() const;
+  // Checks [offset, offset+len) against the VDI (writing: not a snapshot) and calls
+  // fn(idx, offset in object, bytes done before, length, whole object) per object it spans,
+  // stopping at the first code other than kSuccess.
+  template <typename Fn>
+  uint32_t ForEachPiece(uint64_t offset, uint64_t len, bool writing, Fn&& fn);
   uint32_t WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint8_t> data);
+  // Makes this VDI own object idx (copy-on-write or zeros) without changing its bytes.
+  uint32_t Own(uint32_t idx, const Snapshot& at);
+  uint32_t SetOwner(SyncClient& c, uint32_t vid, uint32_t idx);
 
-  SyncClient& conn_;
+  std::unique_ptr<ConnectionPool> own_pool_;
+  ConnectionPool* pool_;
   std::string name_, tag_;
   uint32_t snapid_;
   Mode mode_;
+
+  mutable std::shared_mutex mu_;  // guards inode_ and gen_
   proto::Inode inode_;
+  uint64_t gen_ = 0;      // bumped on every reload
+  std::mutex reload_mu_;  // one reload at a time
+  std::mutex relock_mu_;
+  bool relock_ = false;  // a connection failed: take the shared lock again before going on
 };
 
 }  // namespace kelpie::client

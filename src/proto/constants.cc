@@ -72,6 +72,10 @@ std::string_view ResultText(uint32_t result) {
       return "Invalid epoch";
     case res::kNetwork:
       return "Failed to connect to sheep";
+    case res::kVersionConflict:
+      return "State changed meanwhile";
+    case res::kMiscompare:
+      return "Data differs from the compare buffer";
     default:
       return "Invalid error code";
   }

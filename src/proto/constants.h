@@ -53,6 +53,14 @@ inline constexpr uint8_t kResizeVdi = 0xB4;        // dog vdi resize
 inline constexpr uint8_t kObjLocate = 0xB5;        // dog vdi object: which nodes hold an oid
 inline constexpr uint8_t kCheckObj = 0xB6;         // dog vdi check: compare and repair copies
 inline constexpr uint8_t kSetClientId = 0xB7;  // name this connection's client (lock participant)
+// Shared logical-unit state of a VDI exported by several iSCSI targets (reservations, unit
+// attentions): an opaque versioned string kept in the cluster state, replaced by compare-and-swap.
+inline constexpr uint8_t kLuStateGet = 0xB8;
+inline constexpr uint8_t kLuStateCas = 0xB9;
+// COMPARE AND WRITE of part of one data object, atomic against every other such request: the
+// object's first copy holder serializes them.
+inline constexpr uint8_t kCompareAndWriteObj = 0xBA;
+inline constexpr uint8_t kPeerCompareWrite = 0xA7;  // the serializing step on that holder
 }  // namespace op
 
 namespace flag {
@@ -100,7 +108,9 @@ inline constexpr uint32_t kNewNodeVer = 0x42;  // the request has a newer epoch 
 inline constexpr uint32_t kNotFormatted = 0x43;
 inline constexpr uint32_t kInvalidCtime = 0x44;
 inline constexpr uint32_t kInvalidEpoch = 0x45;
-inline constexpr uint32_t kNetwork = 0x86;  // Kelpie: a peer could not be reached
+inline constexpr uint32_t kNetwork = 0x86;          // Kelpie: a peer could not be reached
+inline constexpr uint32_t kVersionConflict = 0x87;  // Kelpie: LU_STATE_CAS lost a race
+inline constexpr uint32_t kMiscompare = 0x88;       // Kelpie: COMPARE_AND_WRITE found other bytes
 }  // namespace res
 
 // Human-readable text for a result code, as dog prints it.

@@ -65,6 +65,7 @@ nlohmann::json ClusterState::ApplyOperation(const nlohmann::json& op) {
     config.lock = op.at("lock");
     catalog.Clear();
     locks.Clear();
+    lu_states.clear();
     return {{"result", kSuccess}};
   }
   if (type == "shutdown") {
@@ -110,12 +111,27 @@ nlohmann::json ClusterState::ApplyOperation(const nlohmann::json& op) {
     const bool valid = locks.Validate(op.at("vid"), op.at("participant"), op.at("gen"));
     return {{"result", kSuccess}, {"valid", valid}};
   }
+  if (type == "lu_state_cas") {
+    LuState& lu = lu_states[op.at("name").get<std::string>()];
+    if (lu.version != op.at("expect").get<uint64_t>()) {
+      return {{"result", kVersionConflict}, {"version", lu.version}};
+    }
+    lu.version++;
+    lu.state = op.at("state").get<std::string>();
+    return {{"result", kSuccess}, {"version", lu.version}};
+  }
   if (type == "drop_participant") {
     locks.DropParticipant(op.at("participant"));
     return {{"result", kSuccess}};
   }
   spdlog::warn("ignoring unknown cluster operation '{}'", type);
   return {{"result", kInvalidParms}};
+}
+
+nlohmann::json ClusterState::LuStatesToJson() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, lu] : lu_states) j[name] = {{"version", lu.version}, {"state", lu.state}};
+  return j;
 }
 
 std::string ClusterState::Serialize() const {
@@ -137,6 +153,7 @@ std::string ClusterState::Serialize() const {
       {"history", hist},
       {"vdis", catalog.ToJson()},
       {"locks", locks.ToJson()},
+      {"lu_states", LuStatesToJson()},
   };
   return j.dump();
 }
@@ -162,6 +179,12 @@ bool ClusterState::Deserialize(const std::string& text) {
     }
     catalog.FromJson(j.at("vdis"));
     locks.FromJson(j.at("locks"));
+    lu_states.clear();
+    if (j.contains("lu_states")) {
+      for (const auto& [name, lu] : j.at("lu_states").items()) {
+        lu_states[name] = LuState{lu.at("version"), lu.at("state")};
+      }
+    }
     return true;
   } catch (const std::exception& e) {
     spdlog::error("cannot parse cluster state: {}", e.what());

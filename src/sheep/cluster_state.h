@@ -5,6 +5,7 @@
 // sheep receives it as the master's snapshot.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -41,6 +42,12 @@ class ClusterState {
   std::vector<EpochRecord> history;        // oldest first
   VdiCatalog catalog;
   LockTable locks;
+  // Shared logical-unit state per VDI name (see LU_STATE_GET/CAS): opaque to sheep.
+  struct LuState {
+    uint64_t version = 0;
+    std::string state;
+  };
+  std::map<std::string, LuState> lu_states;
   bool shutting_down = false;
 
   // The ring of the current members (rebuilt on every membership change).
@@ -62,6 +69,7 @@ class ClusterState {
 
  private:
   void RebuildRing();
+  nlohmann::json LuStatesToJson() const;
   std::shared_ptr<const cluster::Ring> ring_ = std::make_shared<cluster::Ring>();
 };
 

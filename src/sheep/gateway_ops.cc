@@ -1,14 +1,16 @@
 // Client object I/O: READ_OBJ, WRITE_OBJ, CREATE_AND_WRITE_OBJ (with copy-on-write), REMOVE_OBJ,
-// DISCARD_OBJ, FLUSH_VDI.
+// DISCARD_OBJ, FLUSH_VDI, COMPARE_AND_WRITE_OBJ.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "proto/inode.h"
 #include "proto/oid.h"
 #include "sheep/coherence.h"
 #include "sheep/gateway.h"
 #include "sheep/ops.h"
+#include "sheep/peer_ops.h"
 #include "sheep/sheep.h"
 
 namespace kelpie::sheep {
@@ -132,6 +134,85 @@ asio::awaitable<Reply> HandleDiscardObj(Sheep& s, Request& req, const ClientInfo
 // Writes are durable on every copy before they are acknowledged: nothing to flush.
 asio::awaitable<Reply> HandleFlushVdi(Sheep&, Request& req, const ClientInfo&) {
   co_return Reply::Ok(req.hdr);
+}
+
+namespace {
+
+constexpr auto kCompareWriteWait = std::chrono::seconds(30);
+
+// Compares the object's bytes at h.offset() with the first half of data and, if equal, writes the
+// second half there; requests for one object wait for each other on this sheep.
+asio::awaitable<Reply> SerializedCompareWrite(Sheep& s, const Header& h,
+                                              std::span<const uint8_t> data) {
+  const uint64_t oid = h.oid();
+  const auto deadline = std::chrono::steady_clock::now() + kCompareWriteWait;
+  asio::steady_timer pause(s.io());
+  while (!s.TryBusy(oid)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      spdlog::error("compare-and-write of {:016x}: object busy for {}s", oid,
+                    kCompareWriteWait.count());
+      co_return Reply::Error(h, res::kSystemError);
+    }
+    pause.expires_after(std::chrono::microseconds(200));
+    co_await pause.async_wait(asio::use_awaitable);
+  }
+  struct Release {
+    Sheep& s;
+    uint64_t oid;
+    ~Release() { s.Unbusy(oid); }
+  } release{s, oid};
+  const size_t n = data.size() / 2;
+  std::vector<uint8_t> cur;
+  uint32_t rc = co_await GatewayRead(s, oid, h.offset(), uint32_t(n), cur);
+  if (rc != res::kSuccess) co_return Reply::Error(h, rc);
+  const auto diff = std::mismatch(cur.begin(), cur.end(), data.begin());
+  if (diff.first != cur.end()) {
+    Reply r = Reply::Error(h, res::kMiscompare);
+    r.hdr.set_rsp_offset(uint64_t(diff.first - cur.begin()));
+    co_return r;
+  }
+  rc = co_await GatewayWrite(s, oid, h.offset(), data.subspan(n));
+  co_return Reply::Error(h, rc);
+}
+
+}  // namespace
+
+// COMPARE_AND_WRITE_OBJ (Kelpie): data = compare bytes then write bytes, within one existing
+// data object. Atomic against every other COMPARE_AND_WRITE_OBJ of the object, whichever gateway
+// it came through: all of them are forwarded to the object's first copy holder, which runs them
+// one at a time. Answers MISCOMPARE with the first differing byte's offset in rsp_offset.
+asio::awaitable<Reply> HandleCompareAndWriteObj(Sheep& s, Request& req, const ClientInfo& c) {
+  const Header& h = req.hdr;
+  const uint64_t oid = h.oid();
+  if (!h.is_write() || !proto::IsDataOid(oid) || req.data.empty() || req.data.size() % 2 != 0 ||
+      !InBounds(s, oid, h.offset(), req.data.size() / 2)) {
+    co_return Reply::Error(h, res::kInvalidParms);
+  }
+  if (uint32_t rc = CheckCoherence(s, h, c); rc != res::kSuccess) co_return Reply::Error(h, rc);
+  if (IsReadonly(s, oid, c)) co_return Reply::Error(h, res::kReadonly);
+  Reply r;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const View v = s.view();
+    const size_t copies =
+        s.WithState([&](const ClusterState& st) { return st.CopiesOf(proto::OidToVid(oid)); });
+    const auto nodes = v.ring->PlaceNodes(oid, copies);
+    if (nodes.empty()) co_return Reply::Error(h, res::kSystemError);
+    Header ph = h;
+    ph.opcode = proto::op::kPeerCompareWrite;
+    ph.Set<uint8_t>(35, peer_flag::kNoEpochCheck);
+    r = co_await PeerCall(s, nodes.front(), ph, req.data);
+    if (r.result() != res::kNetwork) break;
+    // The serializing holder is gone; once membership moves on, its successor takes over.
+    asio::steady_timer pause(s.io(), std::chrono::milliseconds(100));
+    co_await pause.async_wait(asio::use_awaitable);
+  }
+  Reply out = Reply::Error(h, r.result());
+  out.hdr.set_rsp_offset(r.hdr.rsp_offset());
+  co_return out;
+}
+
+asio::awaitable<Reply> HandlePeerCompareWrite(Sheep& s, Request& req, const ClientInfo&) {
+  co_return co_await SerializedCompareWrite(s, req.hdr, req.data);
 }
 
 }  // namespace kelpie::sheep

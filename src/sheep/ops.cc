@@ -23,6 +23,7 @@ constexpr OpInfo kOps[] = {
     {op::kRemoveObj,         "REMOVE_OBJ",           HandleRemoveObj,         true},
     {op::kDiscardObj,        "DISCARD_OBJ",          HandleDiscardObj,        true},
     {op::kFlushVdi,          "FLUSH_VDI",            HandleFlushVdi,          false},
+    {op::kCompareAndWriteObj, "COMPARE_AND_WRITE_OBJ", HandleCompareAndWriteObj, true},
     // VDIs and locks (ordered cluster operations).
     {op::kNewVdi,            "NEW_VDI",              HandleNewVdi,            true},
     {op::kLockVdi,           "LOCK_VDI",             HandleLockVdi,           true},
@@ -43,6 +44,9 @@ constexpr OpInfo kOps[] = {
     {op::kObjLocate,         "OBJ_LOCATE",           HandleObjLocate,         true},
     {op::kCheckObj,          "CHECK_OBJ",            HandleCheckObj,          true},
     {op::kSetClientId,       "SET_CLIENT_ID",        HandleSetClientId,       false},
+    // Shared state of iSCSI logical units exported by several targets.
+    {op::kLuStateGet,        "LU_STATE_GET",         HandleLuStateGet,        true},
+    {op::kLuStateCas,        "LU_STATE_CAS",         HandleLuStateCas,        true},
     // Sheep to sheep: the copies a node stores.
     {op::kPeerRead,          "PEER_READ",            HandlePeerRead,          false},
     {op::kPeerWrite,         "PEER_WRITE",           HandlePeerWrite,         false},
@@ -51,6 +55,7 @@ constexpr OpInfo kOps[] = {
     {op::kPeerObjList,       "PEER_OBJ_LIST",        HandlePeerObjList,       false},
     {op::kPeerObjExists,     "PEER_OBJ_EXISTS",      HandlePeerObjExists,     false},
     {op::kPeerWaitSeq,       "PEER_WAIT_SEQ",        HandlePeerWaitSeq,       false},
+    {op::kPeerCompareWrite,  "PEER_COMPARE_WRITE",   HandlePeerCompareWrite,  false},
 };
 // clang-format on
 

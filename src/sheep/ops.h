@@ -29,6 +29,11 @@ asio::awaitable<Reply> HandleCreateAndWriteObj(Sheep& s, Request& req, const Cli
 asio::awaitable<Reply> HandleRemoveObj(Sheep& s, Request& req, const ClientInfo& c);
 asio::awaitable<Reply> HandleDiscardObj(Sheep& s, Request& req, const ClientInfo& c);
 asio::awaitable<Reply> HandleFlushVdi(Sheep& s, Request& req, const ClientInfo& c);
+asio::awaitable<Reply> HandleCompareAndWriteObj(Sheep& s, Request& req, const ClientInfo& c);
+asio::awaitable<Reply> HandlePeerCompareWrite(Sheep& s, Request& req, const ClientInfo& c);
+// Shared LU state of exported VDIs (lu_state_ops.cc).
+asio::awaitable<Reply> HandleLuStateGet(Sheep& s, Request& req, const ClientInfo& c);
+asio::awaitable<Reply> HandleLuStateCas(Sheep& s, Request& req, const ClientInfo& c);
 
 // vdi_ops.cc — VDIs and locks.
 asio::awaitable<Reply> HandleNewVdi(Sheep& s, Request& req, const ClientInfo& c);

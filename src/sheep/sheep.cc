@@ -249,4 +249,14 @@ int Sheep::Run() {
   return 0;
 }
 
+bool Sheep::TryBusy(uint64_t oid) {
+  std::lock_guard lk(busy_mu_);
+  return busy_oids_.insert(oid).second;
+}
+
+void Sheep::Unbusy(uint64_t oid) {
+  std::lock_guard lk(busy_mu_);
+  busy_oids_.erase(oid);
+}
+
 }  // namespace kelpie::sheep

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "cluster/membership.h"
@@ -87,6 +88,11 @@ class Sheep {
 
   void RequestShutdown();
 
+  // Objects whose COMPARE AND WRITE this sheep is serializing (it holds their first copy).
+  // TryBusy marks oid busy unless it already is; Unbusy clears it.
+  bool TryBusy(uint64_t oid);
+  void Unbusy(uint64_t oid);
+
  private:
   void OnEvent(const cluster::ClusterEvent& ev);
   // Polls `done` every `interval` until it holds (true) or `timeout` passes (false).
@@ -119,6 +125,8 @@ class Sheep {
   std::atomic<uint64_t> applied_seq_{0};
   std::mutex clients_mu_;
   std::map<std::string, int> client_connections_;
+  std::mutex busy_mu_;
+  std::set<uint64_t> busy_oids_;
 };
 
 }  // namespace kelpie::sheep
