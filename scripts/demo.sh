@@ -68,6 +68,28 @@ say "Reading the same bytes back through another sheep, and checking every copy"
 run "$BIN/dog" vdi check demo -p "$BASE"
 run "$BIN/dog" vdi object -i 1 demo -p "$BASE"
 
+say "kelpie-iscsi: two targets through two sheep export the same VDI as one LU (multipath)"
+KP_A=$((PORTAL + 1)); KP_B=$((PORTAL + 2))
+"$BIN/kelpie-iscsi" -f --listen "127.0.0.1:$KP_A" --sheep "127.0.0.1:$BASE,127.0.0.1:$((BASE + 1))" \
+  --export demo >"$WORK/kelpie-iscsi-a.out" 2>&1 &
+PIDS+=($!); disown $!
+"$BIN/kelpie-iscsi" -f --listen "127.0.0.1:$KP_B" --sheep "127.0.0.1:$((BASE + 1)),127.0.0.1:$BASE" \
+  --export demo >"$WORK/kelpie-iscsi-b.out" 2>&1 &
+PIDS+=($!); disown $!
+for _ in $(seq 100); do
+  iscsi-ls "iscsi://127.0.0.1:$KP_B/" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+run iscsi-ls -s "iscsi://127.0.0.1:$KP_A/"
+KURL_A="iscsi://127.0.0.1:$KP_A/iqn.2026-11.io.kelpie:demo/0"
+KURL_B="iscsi://127.0.0.1:$KP_B/iqn.2026-11.io.kelpie:demo/0"
+echo "One LU through both targets: the same serial (VPD 0x80; the NAA in 0x83 likewise)"
+run iscsi-inq -e 1 -c 128 "$KURL_A"
+run iscsi-inq -e 1 -c 128 "$KURL_B"
+run qemu-io -f raw -c "write -P 0x5c 12582912 64k" "$KURL_A"
+run qemu-io -f raw -c "read -P 0x5c 12582912 64k" "$KURL_B"
+run "$BIN/dog" vdi lock list -p "$BASE"
+
 say "Snapshot and clone; kill -9 one sheep; the data is still there"
 run "$BIN/dog" vdi snapshot -s before demo -p "$BASE"
 run "$BIN/dog" vdi clone -s before demo copy -p "$BASE"

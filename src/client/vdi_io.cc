@@ -342,17 +342,32 @@ uint32_t VdiIo::Discard(uint64_t offset, uint64_t len) {
       });
 }
 
-void VdiIo::MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) const {
-  std::shared_lock lk(mu_);
-  const uint64_t obj_size = inode_.object_size();
-  const auto is_mapped = [&](uint64_t pos) {
-    const uint64_t idx = pos / obj_size;
-    return idx < inode_.data_vdi_id.size() && inode_.data_vdi_id[idx] != 0;
-  };
-  *mapped = is_mapped(offset);
-  uint64_t pos = offset;
-  while (pos < offset + len && is_mapped(pos) == *mapped) pos = (pos / obj_size + 1) * obj_size;
-  *run = std::max<uint64_t>(1, std::min(pos, offset + len) - offset);
+uint32_t VdiIo::MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) {
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    uint64_t seen;
+    uint32_t vid;
+    {
+      std::shared_lock lk(mu_);
+      seen = gen_;
+      vid = inode_.vdi_id;
+      const uint64_t obj_size = inode_.object_size();
+      const auto is_mapped = [&](uint64_t pos) {
+        const uint64_t idx = pos / obj_size;
+        return idx < inode_.data_vdi_id.size() && inode_.data_vdi_id[idx] != 0;
+      };
+      *mapped = is_mapped(offset);
+      uint64_t pos = offset;
+      while (pos < offset + len && is_mapped(pos) == *mapped) {
+        pos = (pos / obj_size + 1) * obj_size;
+      }
+      *run = std::max<uint64_t>(1, std::min(pos, offset + len) - offset);
+    }
+    if (*mapped) return res::kSuccess;
+    const uint32_t rc = Exec([&](SyncClient& c) { return CheckFresh(c, vid); });
+    if (rc != res::kInodeInvalidated) return rc;
+    if (const uint32_t r = Refresh(seen, false); r != res::kSuccess) return r;
+  }
+  return res::kEio;
 }
 
 uint32_t VdiIo::Flush() {

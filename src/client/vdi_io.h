@@ -55,8 +55,9 @@ class VdiIo {
   uint32_t CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
                            std::span<const uint8_t> data, uint64_t* miscompare_at);
   // Whether offset is mapped (its object allocated in this VDI or an ancestor), and for how many
-  // bytes from offset (≤ len) that stays so.
-  void MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) const;
+  // bytes from offset (≤ len) that stays so. "Unmapped" is checked with the sheep first (another
+  // target may have allocated it: initiators such as qemu read zeros without asking for them).
+  uint32_t MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run);
   uint32_t Flush();
   // Reloads the inode (after another client changed it).
   uint32_t Reload();

@@ -17,6 +17,9 @@ import time
 BIN = os.environ.get("KELPIE_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin"))
 SHEEP = os.path.join(BIN, "sheep")
 DOG = os.path.join(BIN, "dog")
+KELPIE_ISCSI = os.path.join(BIN, "kelpie-iscsi")
+ISCSI_CHECK = os.path.join(BIN, "iscsi_check")
+IQN_PREFIX = "iqn.2026-11.io.kelpie"
 
 
 def port_is_free(port):
@@ -196,6 +199,41 @@ class Tgtd:
         # tgtd ignores SIGTERM while it has targets: ask it to exit, then make sure.
         self.adm("--op", "delete", "--mode", "system", "--force", check=False)
         Procs.stop(self.proc, timeout=3)
+
+
+class KelpieIscsi:
+    """kelpie-iscsi on its own loopback portal, a client of the given sheep (tried in order)."""
+
+    def __init__(self, procs, workdir, sheep_ports, exports=(), export_all=False, chap=None,
+                 mutual_chap=None, name="kelpie-iscsi", extra=()):
+        self.procs = procs
+        self.port = free_port(20000, 29999)
+        args = [KELPIE_ISCSI, "-f", "--listen", "127.0.0.1:%d" % self.port,
+                "--sheep", ",".join("127.0.0.1:%d" % p for p in sheep_ports)]
+        for e in exports:
+            args += ["--export", e]
+        if export_all:
+            args.append("--export-all")
+        if chap:
+            args += ["--chap", chap]
+        if mutual_chap:
+            args += ["--mutual-chap", mutual_chap]
+        args += list(extra)
+        self.proc = procs.start(args, os.path.join(workdir, "%s.out" % name))
+        wait_until(self.accepting, 20, "%s to listen" % name)
+
+    def accepting(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("kelpie-iscsi exited with %s" % self.proc.returncode)
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def url(self, vdi, user=None, secret=None):
+        cred = "%s%%%s@" % (user, secret) if user else ""
+        return "iscsi://%s127.0.0.1:%d/%s:%s/0" % (cred, self.port, IQN_PREFIX, vdi)
+
+    def stop(self):
+        Procs.stop(self.proc)
 
 
 def qemu_io(url, *cmds, timeout=120):

@@ -1,0 +1,228 @@
+#include "iscsi/kelpie_backend.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include "client/connection_pool.h"
+#include "client/vdi_io.h"
+#include "proto/constants.h"
+#include "proto/inode.h"
+#include "proto/oid.h"
+
+namespace kelpie::iscsi {
+
+namespace res = proto::res;
+using client::ConnectionPool;
+using client::NetworkError;
+using client::SyncClient;
+using client::VdiIo;
+using nlohmann::json;
+using scsi::IoStatus;
+
+namespace {
+
+constexpr int kAdminTries = 8;
+constexpr auto kSizeRefreshEvery = std::chrono::seconds(1);
+
+// An admin exchange with a JSON body, retried on a fresh connection (next sheep) on failure.
+uint32_t AdminCall(ConnectionPool& pool, uint8_t opcode, const std::string& body,
+                   std::string* reply) {
+  std::string last;
+  for (int attempt = 0; attempt < kAdminTries; ++attempt) {
+    try {
+      ConnectionPool::Lease lease = pool.Acquire();
+      try {
+        return lease->Admin(opcode, body, reply);
+      } catch (const NetworkError&) {
+        lease.Discard();
+        throw;
+      }
+    } catch (const NetworkError& e) {
+      last = e.what();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt + 1)));
+    }
+  }
+  spdlog::error("cluster unreachable: {}", last);
+  return res::kNetwork;
+}
+
+uint64_t Fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char ch : s) {
+    h ^= ch;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+class KelpieBackend final : public scsi::BlockBackend {
+ public:
+  KelpieBackend(const std::vector<std::string>& sheep, const std::string& vdi,
+                const std::string& client_id)
+      : pool_(sheep, client_id), io_(pool_, vdi, "", 0, VdiIo::Mode::kShared), name_(vdi) {
+    if (const uint32_t rc = io_.Open(); rc != res::kSuccess) {
+      throw std::runtime_error(fmt::format("cannot open VDI {}: {}", vdi, proto::ResultText(rc)));
+    }
+    std::string reply;
+    if (const uint32_t rc = AdminCall(pool_, proto::op::kStatCluster, "", &reply);
+        rc != res::kSuccess) {
+      throw std::runtime_error(fmt::format("cannot read cluster info: {}", proto::ResultText(rc)));
+    }
+    // The LU's identity is the cluster's (its format time) and the VDI's name: the same on every
+    // target, stable across snapshots (which change the working VDI's id, not its name).
+    const uint64_t ctime = json::parse(reply).value("ctime", uint64_t(0));
+    identity_ = Fnv1a(fmt::format("{}/{}", ctime, vdi));
+    last_size_check_ = std::chrono::steady_clock::now();
+  }
+
+  ~KelpieBackend() override {
+    if (const uint32_t rc = io_.Close(); rc != res::kSuccess) {
+      spdlog::warn("{}: releasing the shared lock: {}", name_, proto::ResultText(rc));
+    }
+  }
+
+  uint64_t Size() override {
+    const auto now = std::chrono::steady_clock::now();
+    bool refresh = false;
+    {
+      std::lock_guard lk(size_mu_);
+      if (now - last_size_check_ >= kSizeRefreshEvery) {
+        last_size_check_ = now;
+        refresh = true;
+      }
+    }
+    if (refresh) {
+      if (const uint32_t rc = io_.RefreshHeader(); rc != res::kSuccess) {
+        spdlog::warn("{}: cannot re-read the inode header: {}", name_, proto::ResultText(rc));
+      }
+    }
+    return io_.size();
+  }
+
+  IoStatus Read(uint64_t offset, std::span<uint8_t> out) override {
+    return Status("read", io_.Read(offset, out));
+  }
+  IoStatus Write(uint64_t offset, std::span<const uint8_t> data) override {
+    return Status("write", io_.Write(offset, data));
+  }
+  IoStatus Discard(uint64_t offset, uint64_t len) override {
+    return Status("discard", io_.Discard(offset, len));
+  }
+  IoStatus Flush() override { return Status("flush", io_.Flush()); }
+
+  IoStatus CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
+                           std::span<const uint8_t> data, uint64_t* miscompare_at) override {
+    const uint32_t rc = io_.CompareAndWrite(offset, compare, data, miscompare_at);
+    if (rc == res::kMiscompare) return IoStatus::kMiscompare;
+    return Status("compare and write", rc);
+  }
+
+  IoStatus MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) override {
+    return Status("map status", io_.MapStatus(offset, len, mapped, run));
+  }
+
+  IoStatus LoadShared(std::string* state, uint64_t* version) override {
+    json body = json::object();
+    body["name"] = name_;
+    std::string reply;
+    const uint32_t rc = AdminCall(pool_, proto::op::kLuStateGet, body.dump(), &reply);
+    if (rc != res::kSuccess) return Status("load shared state", rc);
+    try {
+      const json j = json::parse(reply);
+      *state = j.at("state").get<std::string>();
+      *version = j.at("version").get<uint64_t>();
+    } catch (const std::exception& e) {
+      spdlog::error("{}: bad shared state reply: {}", name_, e.what());
+      return IoStatus::kError;
+    }
+    return IoStatus::kOk;
+  }
+
+  IoStatus StoreShared(uint64_t expect_version, const std::string& state,
+                       uint64_t* new_version) override {
+    json body = json::object();
+    body["name"] = name_;
+    body["expect"] = expect_version;
+    body["state"] = state;
+    std::string reply;
+    const uint32_t rc = AdminCall(pool_, proto::op::kLuStateCas, body.dump(), &reply);
+    if (rc == res::kVersionConflict) return IoStatus::kConflict;
+    if (rc != res::kSuccess) return Status("store shared state", rc);
+    try {
+      *new_version = json::parse(reply).at("version").get<uint64_t>();
+    } catch (const std::exception& e) {
+      spdlog::error("{}: bad shared state reply: {}", name_, e.what());
+      return IoStatus::kError;
+    }
+    return IoStatus::kOk;
+  }
+
+  uint64_t LuIdentity() override { return identity_; }
+  std::string LuName() override { return name_; }
+
+ private:
+  IoStatus Status(const char* what, uint32_t rc) {
+    if (rc == res::kSuccess) return IoStatus::kOk;
+    if (rc == res::kNoSpace) return IoStatus::kNoSpace;
+    spdlog::error("{}: {} failed: {}", name_, what, proto::ResultText(rc));
+    return IoStatus::kError;
+  }
+
+  ConnectionPool pool_;
+  VdiIo io_;
+  std::string name_;
+  uint64_t identity_ = 0;
+  std::mutex size_mu_;
+  std::chrono::steady_clock::time_point last_size_check_;
+};
+
+}  // namespace
+
+std::unique_ptr<scsi::BlockBackend> OpenVdiBackend(const std::vector<std::string>& sheep,
+                                                   const std::string& vdi,
+                                                   const std::string& client_id) {
+  try {
+    return std::make_unique<KelpieBackend>(sheep, vdi, client_id);
+  } catch (const NetworkError& e) {
+    throw std::runtime_error(e.what());
+  }
+}
+
+std::vector<std::string> ListVdis(const std::vector<std::string>& sheep) {
+  try {
+    ConnectionPool pool(sheep, "");
+    ConnectionPool::Lease c = pool.Acquire();
+    proto::Header h;
+    h.opcode = proto::op::kReadVdis;
+    h.data_length = proto::kNrVdis / 8;
+    std::vector<uint8_t> bits;
+    const uint32_t rc = c->Request(h, {}, &bits).result();
+    if (rc != res::kSuccess) {
+      throw std::runtime_error(fmt::format("cannot list VDIs: {}", proto::ResultText(rc)));
+    }
+    std::set<std::string> names;
+    for (uint32_t byte = 0; byte < bits.size(); ++byte) {
+      for (int bit = 0; bits[byte] != 0 && bit < 8; ++bit) {
+        if (!(bits[byte] & (1u << bit))) continue;
+        const uint32_t vid = byte * 8 + uint32_t(bit);
+        std::vector<uint8_t> b;
+        if (c->ReadObj(proto::VidToInodeOid(vid), 0, proto::kInodeHeaderSize, b) != res::kSuccess)
+          continue;
+        proto::Inode in;
+        if (proto::DecodeInode(b, in) && !in.name.empty() && !in.is_snapshot())
+          names.insert(in.name);
+      }
+    }
+    return {names.begin(), names.end()};
+  } catch (const NetworkError& e) {
+    throw std::runtime_error(e.what());
+  }
+}
+
+}  // namespace kelpie::iscsi

@@ -1,0 +1,74 @@
+// MemStore: an in-memory LU (bytes, provisioning map and shared state), thread-safe. Each
+// MakeMemBackend(store) is one "target process" view of it: two LogicalUnits built on two backends
+// of one store behave as two kelpie-iscsi processes serving one VDI (shared PR, UA and CAW
+// atomicity). Used by `kelpie-iscsi --ramdisk NAME:MiB` and the unit tests.
+#pragma once
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "iscsi/scsi/block_backend.h"
+
+namespace kelpie::scsi {
+
+class MemStore final : public BlockBackend {
+ public:
+  static constexpr uint64_t kChunkBytes = 4ull << 20;  // allocation (and MapStatus) granularity
+
+  MemStore(std::string name, uint64_t size_bytes);
+
+  // Grows or shrinks the LU (data beyond a shrunk end is dropped), like `dog vdi resize`.
+  void Resize(uint64_t size_bytes);
+  // The next `count` Read/Write/Discard/CompareAndWrite/Flush calls fail with `st` (tests).
+  void InjectFailures(int count, IoStatus st);
+  uint64_t load_shared_calls() const { return load_shared_calls_.load(); }
+  uint64_t store_shared_calls() const { return store_shared_calls_.load(); }
+  size_t allocated_chunks() const;
+
+  uint64_t Size() override;
+  IoStatus Read(uint64_t offset, std::span<uint8_t> out) override;
+  IoStatus Write(uint64_t offset, std::span<const uint8_t> data) override;
+  IoStatus Discard(uint64_t offset, uint64_t len) override;
+  IoStatus Flush() override;
+  IoStatus CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
+                           std::span<const uint8_t> data, uint64_t* miscompare_at) override;
+  IoStatus MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) override;
+  IoStatus LoadShared(std::string* state, uint64_t* version) override;
+  IoStatus StoreShared(uint64_t expect_version, const std::string& state,
+                       uint64_t* new_version) override;
+  uint64_t LuIdentity() override { return identity_; }
+  std::string LuName() override { return name_; }
+
+ private:
+  bool InBounds(uint64_t offset, uint64_t len) const;
+  IoStatus TakeInjectedFailure();
+  void ReadLocked(uint64_t offset, std::span<uint8_t> out) const;
+  void WriteLocked(uint64_t offset, std::span<const uint8_t> data);
+
+  const std::string name_;
+  const uint64_t identity_;
+
+  mutable std::shared_mutex data_mu_;
+  uint64_t size_;
+  std::map<uint64_t, std::vector<uint8_t>> chunks_;  // chunk index → kChunkBytes bytes
+
+  std::mutex shared_mu_;
+  std::string shared_state_;
+  uint64_t shared_version_ = 0;
+
+  std::mutex fail_mu_;
+  int failures_left_ = 0;
+  IoStatus failure_ = IoStatus::kOk;
+
+  std::atomic<uint64_t> load_shared_calls_{0}, store_shared_calls_{0};
+};
+
+std::shared_ptr<MemStore> MakeMemStore(std::string name, uint64_t size_bytes);
+// One process's backend over `store` (keeps it alive); create one per LogicalUnit.
+std::unique_ptr<BlockBackend> MakeMemBackend(std::shared_ptr<MemStore> store);
+
+}  // namespace kelpie::scsi

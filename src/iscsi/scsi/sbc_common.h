@@ -1,0 +1,40 @@
+// Helpers shared by the SBC-3 handlers: decoding the LBA / transfer length of the 6/10/12/16-byte
+// CDB layouts, overflow-free range checks, and backend status → sense mapping.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "iscsi/scsi/block_backend.h"
+#include "iscsi/scsi/scsi_types.h"
+
+namespace kelpie::scsi {
+
+// LBA and transfer length of a CDB laid out like READ/WRITE(6/10/12/16) (also VERIFY, WRITE AND
+// VERIFY, WRITE SAME, PRE-FETCH and SYNCHRONIZE CACHE), chosen by the opcode's group.
+struct BlockIo {
+  uint64_t lba = 0;
+  uint32_t blocks = 0;
+  uint16_t length_field = 0;  // byte offset of TRANSFER LENGTH (for sense field pointers)
+};
+BlockIo DecodeBlockIo(std::span<const uint8_t> cdb);
+
+// Whether [lba, lba+blocks) lies within a capacity of `capacity_blocks`, without overflow:
+// 0 blocks at lba == capacity is in range; anything at lba > capacity is not.
+inline bool InRange(uint64_t lba, uint64_t blocks, uint64_t capacity_blocks) {
+  return lba <= capacity_blocks && blocks <= capacity_blocks - lba;
+}
+
+inline uint32_t ClampToU32(uint64_t v) {
+  return v > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(v);
+}
+
+enum class IoKind { kRead, kWrite };
+// CHECK CONDITION for a failed backend call: MEDIUM ERROR unrecovered read / write error,
+// DATA PROTECT space allocation failed for kNoSpace, HARDWARE ERROR otherwise.
+ScsiResult BackendFailure(IoStatus st, IoKind kind);
+
+// Offset of the first byte where a and b (same length) differ.
+std::optional<uint64_t> FirstDifference(std::span<const uint8_t> a, std::span<const uint8_t> b);
+
+}  // namespace kelpie::scsi
