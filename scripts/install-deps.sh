@@ -11,6 +11,9 @@ PKGS=(
   # real clients the integration tests drive
   tgt libiscsi-bin libiscsi-dev qemu-utils qemu-block-extra
   python3 procps
+  # membership across hosts: ZooKeeper's C client (build) and server (tests); network
+  # namespaces, veth pairs and a bridge for the multi-host test
+  libzookeeper-mt-dev zookeeperd iproute2
 )
 
 missing=()

@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 
+#include "cluster/zk_driver.h"
 #include "proto/vdi_name.h"
 
 namespace kelpie::cluster {
@@ -89,7 +90,12 @@ std::unique_ptr<MembershipDriver> MakeDriver(const std::string& spec, std::strin
   if (spec == "local") return std::make_unique<LocalDriver>("/tmp/sheepdog_shm");
   if (spec.rfind("local:", 0) == 0 && spec.size() > 6)
     return std::make_unique<LocalDriver>(spec.substr(6));
-  error = "unknown cluster driver (supported: local[:FILE])";
+  if (spec.rfind("zookeeper:", 0) == 0) {
+    auto parsed = zk::ParseSpec(spec, error);
+    if (!parsed) return nullptr;
+    return std::make_unique<ZkDriver>(*parsed);
+  }
+  error = "unknown cluster driver (supported: local[:FILE], zookeeper:HOST:PORT[,...][,timeout=S])";
   return nullptr;
 }
 

@@ -36,6 +36,7 @@ class MembershipDriver {
  public:
   using EventFn = std::function<void(const ClusterEvent&)>;
   using SnapshotFn = std::function<std::string()>;
+  using ServingFn = std::function<void(bool serving)>;
 
   virtual ~MembershipDriver() = default;
 
@@ -47,10 +48,17 @@ class MembershipDriver {
   virtual void Notify(const std::string& payload) = 0;
   // Leaves gracefully (others receive kLeave) and stops delivering events.
   virtual void Stop() = 0;
+  // Set before Start. A driver whose members can be cut off from the coordination service calls
+  // fn(false) (on any thread) as soon as this node can no longer be sure it is still a member: the
+  // others may go on without it, so it must not serve I/O (no split brain). fn(true) follows when
+  // it is sure again: the same membership resumed, or it rejoined (after its own kJoin). Drivers
+  // without that fault (local) never call it.
+  virtual void SetServingHandler(ServingFn fn) { (void)fn; }
 };
 
 // Builds a driver from sheep's -c option: "local" or "local:FILE" (default FILE
-// /tmp/sheepdog_shm). Returns null with a message in `error` for an unknown or malformed spec.
+// /tmp/sheepdog_shm), or "zookeeper:HOST:PORT[,HOST:PORT...][,timeout=SECONDS]". Returns null
+// with a message in `error` for an unknown or malformed spec.
 std::unique_ptr<MembershipDriver> MakeDriver(const std::string& spec, std::string& error);
 
 }  // namespace kelpie::cluster

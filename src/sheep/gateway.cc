@@ -79,6 +79,10 @@ asio::awaitable<uint32_t> FanOut(Sheep& s, uint64_t oid, Header hdr,
   const auto deadline = std::chrono::steady_clock::now() + kRetryFor;
   for (;;) {
     const View v = s.view();
+    if (!v.serving) {
+      if (!co_await s.WaitServing()) co_return res::kHalt;
+      continue;
+    }
     if (!v.formatted) co_return res::kWaitForFormat;
     const auto nodes = Placement(s, v, oid);
     if (nodes.empty()) co_return res::kHalt;
@@ -119,6 +123,10 @@ asio::awaitable<uint32_t> GatewayRead(Sheep& s, uint64_t oid, uint64_t offset, u
   hdr.data_length = len;
   for (;;) {
     const View v = s.view();
+    if (!v.serving) {
+      if (!co_await s.WaitServing()) co_return res::kHalt;
+      continue;
+    }
     if (!v.formatted) co_return res::kWaitForFormat;
     auto nodes = Placement(s, v, oid);
     if (nodes.empty()) co_return res::kHalt;

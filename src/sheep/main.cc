@@ -45,7 +45,9 @@ int main(int argc, char** argv) {
   app.add_option("-b,--bindaddr", o.bind_addr, "address to listen on (default 0.0.0.0)");
   app.add_option("-y,--myaddr", o.my_addr, "address announced to the cluster");
   app.add_option("-z,--zone", zone, "zone id (default: derived from the address)");
-  app.add_option("-c,--cluster", o.cluster_spec, "membership driver: local[:FILE]");
+  app.add_option("-c,--cluster", o.cluster_spec,
+                 "membership driver: local[:FILE] or "
+                 "zookeeper:HOST:PORT[,HOST:PORT...][,timeout=SECONDS]");
   app.add_option("-l,--log", log_spec, "log options: dir=DIR,level=LEVEL");
   app.add_option("-V,--vnodes", o.vnodes, "virtual nodes on the ring (default 128)")
       ->check(CLI::Range(1, 65535));

@@ -89,10 +89,11 @@ asio::awaitable<Reply> HandlePeerCreateWrite(Sheep& s, Request& req, const Clien
   if (keep && (from < h.offset() || from + len > h.offset() + req.data.size())) {
     co_return Reply::Error(h, res::kInvalidParms);
   }
-  // A copy elsewhere that recovery has not brought here yet counts as existing.
-  const bool may_exist = keep && co_await s.recovery().EnsureLocal(h.oid()) == res::kSuccess;
+  // A copy elsewhere that recovery has not brought here yet counts as existing: pull it first.
+  if (keep) co_await s.recovery().EnsureLocal(h.oid());
   std::lock_guard lk(s.recovery().ObjectLock(h.oid()));
-  if (may_exist && s.store().Exists(h.oid())) {
+  // Checked under the lock: another client's create of the object may have landed meanwhile.
+  if (keep && s.store().Exists(h.oid())) {
     const auto part = std::span<const uint8_t>(req.data).subspan(from - h.offset(), len);
     co_return Reply::Error(h, s.store().Write(h.oid(), from, part));
   }

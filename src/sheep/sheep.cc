@@ -28,7 +28,8 @@ Sheep::~Sheep() = default;
 
 View Sheep::view() const {
   std::lock_guard lk(state_mu_);
-  return View{state_.epoch, state_.ring(), state_.config.formatted, state_.shutting_down};
+  return View{state_.epoch, state_.ring(), state_.config.formatted, state_.shutting_down,
+              serving_.load()};
 }
 
 asio::awaitable<bool> Sheep::PollUntil(std::function<bool()> done,
@@ -54,7 +55,15 @@ asio::awaitable<bool> Sheep::WaitForSeq(uint64_t seq, std::chrono::milliseconds 
                                std::chrono::milliseconds(1));
 }
 
+asio::awaitable<bool> Sheep::WaitServing() {
+  co_return co_await PollUntil([this] { return serving_.load(); }, std::chrono::seconds(10),
+                               std::chrono::milliseconds(20));
+}
+
 asio::awaitable<nlohmann::json> Sheep::SubmitClusterOp(nlohmann::json op) {
+  if (!serving_.load() && !co_await WaitServing()) {
+    co_return nlohmann::json{{"result", proto::res::kHalt}};
+  }
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   const std::string id = fmt::format("{}#{}#{:x}", self_.id(), ++op_counter_, rng());
   op["id"] = id;
@@ -214,6 +223,14 @@ int Sheep::Run() {
     spdlog::error("cluster driver '{}': {}", opts_.cluster_spec, error);
     return 1;
   }
+  // Cut off from the cluster's coordination (its session in doubt or expired), a sheep serves no
+  // I/O: the others may already go on without it.
+  driver_->SetServingHandler([this](bool serving) {
+    if (serving_.exchange(serving) != serving) {
+      spdlog::warn("{}", serving ? "membership confirmed: serving I/O again"
+                                 : "membership in doubt: refusing cluster I/O");
+    }
+  });
   if (!driver_->Start(
           self_, [this] { return MakeSnapshot(); },
           [this](const cluster::ClusterEvent& ev) { OnEvent(ev); })) {

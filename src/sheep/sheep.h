@@ -44,6 +44,7 @@ struct View {
   std::shared_ptr<const cluster::Ring> ring;
   bool formatted = false;
   bool shutting_down = false;
+  bool serving = true;  // false while the membership driver is unsure this sheep is a member
 };
 
 class Sheep {
@@ -68,6 +69,9 @@ class Sheep {
   }
   // Waits (bounded) until this sheep's epoch is at least `epoch`.
   asio::awaitable<bool> WaitForEpoch(uint32_t epoch, std::chrono::milliseconds timeout);
+  // Waits (bounded) until this sheep may serve cluster I/O again (see View::serving); false if
+  // it still may not. I/O that finds it not serving waits here, then fails with HALT.
+  asio::awaitable<bool> WaitServing();
 
   // Broadcasts an ordered cluster operation and waits until it has been applied here; returns the
   // operation's result object ({"result": code, ...}).
@@ -123,6 +127,7 @@ class Sheep {
   std::atomic<uint64_t> op_counter_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> applied_seq_{0};
+  std::atomic<bool> serving_{true};
   std::mutex clients_mu_;
   std::map<std::string, int> client_connections_;
   std::mutex busy_mu_;

@@ -299,3 +299,182 @@ class KelpieTest:
             if errors:
                 failed = failed or any(exc for _, exc in errors)
         self.work.cleanup(failed)
+
+
+# --- ZooKeeper and several hosts (the zookeeper membership driver) ---------------------------
+
+ZK_SERVER = "/usr/share/zookeeper/bin/zkServer.sh"
+
+
+def netns_prefix(netns):
+    """The command prefix that runs a program inside network namespace `netns` (none: here)."""
+    return ["ip", "netns", "exec", netns] if netns else []
+
+
+class ZooKeeper:
+    """Debian's ZooKeeper server, standalone, with its own config and data under workdir, on
+    addr:port (optionally inside a network namespace). Stopped by PID; restartable on the same
+    data (sessions survive a restart within their timeout)."""
+
+    def __init__(self, procs, workdir, addr="127.0.0.1", port=None, netns=None, name="zk"):
+        self.procs = procs
+        self.addr = addr
+        self.port = port or free_port(20000, 29999)
+        self.netns = netns
+        self.dir = os.path.join(workdir, name)
+        self.log = os.path.join(workdir, "%s.out" % name)
+        os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
+        self.cfg = os.path.join(self.dir, "zoo.cfg")
+        with open(self.cfg, "w") as f:
+            # tickTime 1 s lets sessions be as short as 2 s (ZooKeeper allows 2-20 ticks).
+            f.write("tickTime=1000\ndataDir=%s\nclientPort=%d\nclientPortAddress=%s\n"
+                    "admin.enableServer=false\nmaxClientCnxns=0\n4lw.commands.whitelist=srvr\n"
+                    % (os.path.join(self.dir, "data"), self.port, addr))
+        self.proc = None
+        self.start()
+
+    @staticmethod
+    def available():
+        return os.path.exists(ZK_SERVER) and shutil.which("java") is not None
+
+    def start(self, timeout=40):
+        env = dict(os.environ, ZOOCFGDIR=self.dir, ZOO_LOG_DIR=self.dir,
+                   JVMFLAGS="-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1")
+        args = netns_prefix(self.netns) + [ZK_SERVER, "start-foreground", self.cfg]
+        self.proc = self.procs.start(args, self.log, env=env)
+        wait_until(self.serving, timeout, "ZooKeeper on %s:%d" % (self.addr, self.port), 0.2)
+
+    def serving(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("ZooKeeper exited with %s; see %s"
+                                 % (self.proc.returncode, self.log))
+        probe = ("import socket\ns=socket.create_connection(('%s',%d),1)\ns.sendall(b'srvr')\n"
+                 "print(s.recv(4096).decode(errors='replace'))" % (self.addr, self.port))
+        r = subprocess.run(netns_prefix(self.netns) + ["python3", "-c", probe],
+                           capture_output=True, timeout=10)
+        return r.returncode == 0 and b"Mode:" in r.stdout
+
+    def spec(self, timeout=5):
+        """sheep's -c option for this server."""
+        return "zookeeper:%s:%d,timeout=%d" % (self.addr, self.port, timeout)
+
+    def kill9(self):
+        Procs.kill9(self.proc)
+
+    def stop(self):
+        Procs.stop(self.proc)
+
+
+class ZkCluster(Cluster):
+    """N sheep on the zookeeper driver (-c SPEC), each in its own zone. With `hosts`, a list of
+    (netns, addr) pairs, sheep i listens on addr i inside namespace i, and dog runs there too."""
+
+    def __init__(self, procs, workdir, spec, nodes=3, copies=3, fmt=True, hosts=None):
+        self.spec = spec
+        self.hosts = hosts
+        super().__init__(procs, workdir, nodes=nodes, copies=copies, fmt=fmt)
+
+    def host(self, i):
+        return self.hosts[i] if self.hosts else (None, "127.0.0.1")
+
+    def node_args(self, i):
+        netns, addr = self.host(i)
+        d = os.path.join(self.workdir, "sheep%d" % i)
+        return netns_prefix(netns) + [SHEEP, "-f", "-b", addr, "-p", str(self.ports[i]),
+                                      "-z", str(i + 1), "-c", self.spec, d]
+
+    def dog(self, args, port=None, input=None, timeout=300):
+        port = port or self.ports[0]
+        known = port in self.ports
+        netns, addr = self.host(self.ports.index(port)) if known else (None, "127.0.0.1")
+        cmd = netns_prefix(netns) + [DOG] + list(args) + ["-a", addr, "-p", str(port)]
+        return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout)
+
+    def add_node(self):
+        """Starts one more sheep (same spec; loopback only); returns its index."""
+        self.ports.append(free_port(7000, 9999, set(self.ports)))
+        i = len(self.ports) - 1
+        self.start_node(i)
+        return i
+
+    def object_files(self, i):
+        """Object files sheep i holds (its live copies)."""
+        d = os.path.join(self.workdir, "sheep%d" % i, "obj")
+        return [f for f in os.listdir(d) if not f.startswith(".")] if os.path.isdir(d) else []
+
+
+class NetHosts:
+    """Simulated hosts: n network namespaces, each with eth0 at 10.A.B.(i+1)/24 on a veth pair whose
+    other end is port i of a bridge in one more namespace (the switch), so nothing is added to, or
+    filtered by, this host's own network. Names are unique per run; remove() (also run at exit)
+    deletes the namespaces and with them every link. cut(i)/heal(i) take host i's port down/up."""
+
+    def __init__(self, n):
+        tag = "%05x" % random.randrange(16 ** 5)
+        self.switch = "kelpie-%s-sw" % tag
+        self.ns = ["kelpie-%s-%d" % (tag, i) for i in range(n)]
+        self.ports = ["port%d" % i for i in range(n)]
+        net = "10.%d.%d" % (random.randint(100, 250), random.randint(0, 255))
+        self.addrs = ["%s.%d" % (net, i + 1) for i in range(n)]
+        self.removed = False
+        atexit.register(self.remove)
+        try:
+            self._ip("netns", "add", self.switch)
+            self._ip("-n", self.switch, "link", "add", "name", "br0", "type", "bridge")
+            self._ip("-n", self.switch, "link", "set", "br0", "up")
+            for i in range(n):
+                ns, port = self.ns[i], self.ports[i]
+                self._ip("netns", "add", ns)
+                self._ip("-n", self.switch, "link", "add", "name", port, "type", "veth",
+                         "peer", "name", "eth0", "netns", ns)
+                self._ip("-n", self.switch, "link", "set", port, "master", "br0")
+                self._ip("-n", self.switch, "link", "set", port, "up")
+                self._ip("-n", ns, "addr", "add", self.addrs[i] + "/24", "dev", "eth0")
+                self._ip("-n", ns, "link", "set", "eth0", "up")
+                self._ip("-n", ns, "link", "set", "lo", "up")
+        except Exception:
+            self.remove()
+            raise
+
+    @staticmethod
+    def _ip(*args, check=True):
+        r = subprocess.run(["ip"] + list(args), capture_output=True, timeout=30)
+        if check and r.returncode != 0:
+            raise RuntimeError("ip %s: %s" % (" ".join(args), r.stderr.decode(errors="replace")))
+        return r
+
+    @staticmethod
+    def unsupported():
+        """Why namespaces, veth pairs and bridges cannot be used here, or None when they can."""
+        if shutil.which("ip") is None:
+            return "the ip command (iproute2) is missing"
+        probe = "kelpie-probe-%05x" % random.randrange(16 ** 5)
+        try:
+            NetHosts._ip("netns", "add", probe)
+        except RuntimeError as e:
+            return "cannot create a network namespace (%s)" % str(e).strip()
+        try:
+            NetHosts._ip("-n", probe, "link", "add", "name", "br0", "type", "bridge")
+            NetHosts._ip("-n", probe, "link", "add", "name", "a", "type", "veth",
+                         "peer", "name", "b")
+        except RuntimeError as e:
+            return "cannot create a bridge or a veth pair (%s)" % str(e).strip()
+        finally:
+            NetHosts._ip("netns", "del", probe, check=False)
+        return None
+
+    def hosts(self):
+        return list(zip(self.ns, self.addrs))
+
+    def cut(self, i):
+        self._ip("-n", self.switch, "link", "set", self.ports[i], "down")
+
+    def heal(self, i):
+        self._ip("-n", self.switch, "link", "set", self.ports[i], "up")
+
+    def remove(self):
+        if self.removed:
+            return
+        self.removed = True
+        for ns in self.ns + [self.switch]:
+            self._ip("netns", "del", ns, check=False)  # takes its links along

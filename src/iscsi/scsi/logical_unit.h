@@ -13,14 +13,14 @@
 namespace kelpie::scsi {
 
 struct LuConfig {
-  std::string vendor = "KELPIE";         // INQUIRY vendor (8 chars, padded)
-  std::string product = "VDISK";         // INQUIRY product (16 chars, padded)
+  std::string vendor = "KELPIE";  // INQUIRY vendor (8 chars, padded)
+  std::string product = "VDISK";  // INQUIRY product (16 chars, padded)
   std::string revision = "0001";
-  uint16_t rel_port = 1;                 // this process's relative target port id
-  uint16_t tpg = 1;                      // this process's target port group id
-  std::string target_name;               // iSCSI target name (VPD 0x83 SCSI name designator)
+  uint16_t rel_port = 1;    // this process's relative target port id
+  uint16_t tpg = 1;         // this process's target port group id
+  std::string target_name;  // iSCSI target name (VPD 0x83 SCSI name designator)
   uint32_t block_size = 512;
-  int workers = 8;                       // threads running backend calls
+  int workers = 8;  // threads running backend calls
 };
 
 class LogicalUnit {

@@ -15,9 +15,9 @@ namespace kelpie::scsi {
 // target process of the LU, so Id() must be unique across processes (it includes the target
 // port's relative port id, which differs per process).
 struct Nexus {
-  std::string initiator;     // iSCSI initiator name
-  std::string isid;          // 12 lowercase hex digits
-  uint16_t rel_port = 1;     // relative target port id of this process (1..65535)
+  std::string initiator;  // iSCSI initiator name
+  std::string isid;       // 12 lowercase hex digits
+  uint16_t rel_port = 1;  // relative target port id of this process (1..65535)
   std::string Id() const { return initiator + ",i,0x" + isid + ",p" + std::to_string(rel_port); }
 };
 

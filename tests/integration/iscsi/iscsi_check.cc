@@ -82,8 +82,8 @@ scsi_task* Prout(const Path& p, int sa, int type, uint64_t key, uint64_t sa_key)
   scsi_persistent_reserve_out_basic params{};
   params.reservation_key = key;
   params.service_action_reservation_key = sa_key;
-  return iscsi_persistent_reserve_out_sync(p.ctx, p.lun, sa, SCSI_PERSISTENT_RESERVE_SCOPE_LU,
-                                           type, &params);
+  return iscsi_persistent_reserve_out_sync(p.ctx, p.lun, sa, SCSI_PERSISTENT_RESERVE_SCOPE_LU, type,
+                                           &params);
 }
 
 int Pr(const char* url_a, const char* url_b) {
@@ -93,11 +93,11 @@ int Pr(const char* url_a, const char* url_b) {
   constexpr int kWe = SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE;
   Expect(a, "register key", Prout(a, SCSI_PERSISTENT_RESERVE_REGISTER, 0, 0, kKey),
          SCSI_STATUS_GOOD);
-  Expect(a, "reserve write exclusive",
-         Prout(a, SCSI_PERSISTENT_RESERVE_RESERVE, kWe, kKey, 0), SCSI_STATUS_GOOD);
+  Expect(a, "reserve write exclusive", Prout(a, SCSI_PERSISTENT_RESERVE_RESERVE, kWe, kKey, 0),
+         SCSI_STATUS_GOOD);
 
-  scsi_task* t = iscsi_persistent_reserve_in_sync(b.ctx, b.lun,
-                                                  SCSI_PERSISTENT_RESERVE_READ_KEYS, 1024);
+  scsi_task* t =
+      iscsi_persistent_reserve_in_sync(b.ctx, b.lun, SCSI_PERSISTENT_RESERVE_READ_KEYS, 1024);
   if (t == nullptr || t->status != SCSI_STATUS_GOOD) Fail("B: read keys", b.ctx);
   auto* keys = static_cast<scsi_persistent_reserve_in_read_keys*>(scsi_datain_unmarshall(t));
   if (keys == nullptr || keys->num_keys != 1 || keys->keys[0] != kKey) {
@@ -108,8 +108,7 @@ int Pr(const char* url_a, const char* url_b) {
   t = iscsi_persistent_reserve_in_sync(b.ctx, b.lun, SCSI_PERSISTENT_RESERVE_READ_RESERVATION,
                                        1024);
   if (t == nullptr || t->status != SCSI_STATUS_GOOD) Fail("B: read reservation", b.ctx);
-  auto* rr =
-      static_cast<scsi_persistent_reserve_in_read_reservation*>(scsi_datain_unmarshall(t));
+  auto* rr = static_cast<scsi_persistent_reserve_in_read_reservation*>(scsi_datain_unmarshall(t));
   if (rr == nullptr || rr->reserved == 0 || rr->reservation_key != kKey || rr->pr_type != kWe) {
     Fail("B does not see A's write-exclusive reservation");
   }
@@ -125,13 +124,11 @@ int Pr(const char* url_a, const char* url_b) {
   Expect(a, "write as the holder",
          iscsi_write10_sync(a.ctx, a.lun, 1, block.data(), 512, 512, 0, 0, 0, 0, 0),
          SCSI_STATUS_GOOD);
-  Expect(a, "release", Prout(a, SCSI_PERSISTENT_RESERVE_RELEASE, kWe, kKey, 0),
-         SCSI_STATUS_GOOD);
+  Expect(a, "release", Prout(a, SCSI_PERSISTENT_RESERVE_RELEASE, kWe, kKey, 0), SCSI_STATUS_GOOD);
   Expect(b, "write after A released",
          iscsi_write10_sync(b.ctx, b.lun, 0, block.data(), 512, 512, 0, 0, 0, 0, 0),
          SCSI_STATUS_GOOD);
-  Expect(a, "unregister", Prout(a, SCSI_PERSISTENT_RESERVE_REGISTER, 0, kKey, 0),
-         SCSI_STATUS_GOOD);
+  Expect(a, "unregister", Prout(a, SCSI_PERSISTENT_RESERVE_REGISTER, 0, kKey, 0), SCSI_STATUS_GOOD);
   iscsi_logout_sync(a.ctx);
   iscsi_logout_sync(b.ctx);
   iscsi_destroy_context(a.ctx);
