@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: deps build test unit integration demo format clean asan
+.PHONY: deps build test unit integration demo format clean asan bench
 
 deps:
 	scripts/install-deps.sh
@@ -34,6 +34,11 @@ asan: deps
 
 demo: build
 	scripts/demo.sh
+
+# qemu-img bench over iSCSI: kelpie-iscsi and tgtd (sheepdog store) on a 3-copy cluster beside
+# tgtd on a local file (the ceiling). BENCH_QUICK=1 for a short smoke run.
+bench: build
+	KELPIE_BIN=$(abspath $(BUILD))/bin python3 bench/run_bench.py
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h')

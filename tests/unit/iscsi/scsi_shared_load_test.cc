@@ -1,0 +1,146 @@
+// The cross-target guarantee any caching or sharing of shared-state loads must keep: a command
+// never acts on a load that was sent before it arrived, so a reservation another target took and
+// acknowledged before the command arrived binds it, even while an older load is still in flight.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "scsi_test_util.h"
+
+namespace kelpie::scsi::testing {
+namespace {
+
+// A target process's backend over a MemStore whose LoadShared can be held after it has read the
+// state (a load in flight).
+class GatedBackend final : public BlockBackend {
+ public:
+  explicit GatedBackend(std::shared_ptr<MemStore> store)
+      : store_(store), inner_(MakeMemBackend(std::move(store))) {}
+
+  // The next LoadShared reads the state, then waits for Release(); `entered` is set meanwhile.
+  std::future<void> HoldNextLoad() {
+    std::lock_guard lk(mu_);
+    hold_ = true;
+    entered_ = std::promise<void>();
+    return entered_.get_future();
+  }
+  void Release() {
+    std::lock_guard lk(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+  uint64_t Size() override { return inner_->Size(); }
+  IoStatus Read(uint64_t o, std::span<uint8_t> out) override { return inner_->Read(o, out); }
+  IoStatus Write(uint64_t o, std::span<const uint8_t> d) override { return inner_->Write(o, d); }
+  IoStatus Discard(uint64_t o, uint64_t n) override { return inner_->Discard(o, n); }
+  IoStatus Flush() override { return inner_->Flush(); }
+  IoStatus CompareAndWrite(uint64_t o, std::span<const uint8_t> c, std::span<const uint8_t> d,
+                           uint64_t* at) override {
+    return inner_->CompareAndWrite(o, c, d, at);
+  }
+  IoStatus MapStatus(uint64_t o, uint64_t n, bool* m, uint64_t* r) override {
+    return inner_->MapStatus(o, n, m, r);
+  }
+  IoStatus LoadShared(std::string* state, uint64_t* version) override {
+    const IoStatus st = inner_->LoadShared(state, version);
+    std::unique_lock lk(mu_);
+    if (hold_) {
+      hold_ = false;
+      entered_.set_value();
+      cv_.wait(lk, [&] { return released_; });
+    }
+    return st;
+  }
+  IoStatus StoreShared(uint64_t expect, const std::string& state, uint64_t* v) override {
+    return inner_->StoreShared(expect, state, v);
+  }
+  uint64_t LuIdentity() override { return inner_->LuIdentity(); }
+  std::string LuName() override { return inner_->LuName(); }
+
+ private:
+  std::shared_ptr<MemStore> store_;
+  std::unique_ptr<BlockBackend> inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_ = false, released_ = false;
+  std::promise<void> entered_;
+};
+
+std::vector<uint8_t> ProutCdb(uint8_t sa, uint8_t type) {
+  std::vector<uint8_t> c(10, 0);
+  c[0] = 0x5F;
+  c[1] = sa;
+  c[2] = type;
+  PutBe32(c, 5, 24);
+  return c;
+}
+std::vector<uint8_t> ProutParams(uint64_t key, uint64_t sa_key) {
+  std::vector<uint8_t> p(24, 0);
+  PutBe64(p, 0, key);
+  PutBe64(p, 8, sa_key);
+  return p;
+}
+
+std::future<ScsiResult> Submit(LogicalUnit& lu, const Nexus& n, Cmd c) {
+  ScsiCommand cmd;
+  cmd.cdb = std::move(c.cdb);
+  cmd.edtl = c.edtl;
+  cmd.read = c.read;
+  cmd.write = c.write;
+  cmd.data_out = std::move(c.data_out);
+  cmd.nexus = n;
+  auto done = std::make_shared<std::promise<ScsiResult>>();
+  auto f = done->get_future();
+  lu.Execute(std::move(cmd), [done](ScsiResult r) { done->set_value(std::move(r)); });
+  return f;
+}
+
+class ScsiSharedLoadTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<MemStore> store = MakeMemStore("coalesce", 16ull << 20);
+  GatedBackend* gated = nullptr;
+  std::unique_ptr<LogicalUnit> a, b;
+  Nexus na = MakeNexus("iqn.test:one", 1, "800000000001");
+  Nexus nb = MakeNexus("iqn.test:two", 2, "800000000002");
+
+  void SetUp() override {
+    auto backend = std::make_unique<GatedBackend>(store);
+    gated = backend.get();
+    LuConfig cfg;
+    cfg.rel_port = 1;
+    cfg.tpg = 1;
+    cfg.target_name = "iqn.2024-01.io.kelpie:test";
+    cfg.workers = 8;
+    a = std::make_unique<LogicalUnit>(std::move(backend), cfg);
+    b = MakeLu(store, 2, 2);
+    a->NexusLogin(na);
+    b->NexusLogin(nb);
+    DrainUnitAttentions(*a, na);
+    DrainUnitAttentions(*b, nb);
+  }
+};
+
+TEST_F(ScsiSharedLoadTest, ACommandNeverUsesALoadSentBeforeItArrived) {
+  // A read's load has read the (unreserved) state and is still in flight...
+  std::future<void> entered = gated->HoldNextLoad();
+  auto read = Submit(*a, na, Cmd{Cdb10(0x28, 1, 1), kBs, {}, true, false});
+  ASSERT_EQ(entered.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  // ...when another target takes a WRITE EXCLUSIVE reservation and acknowledges it.
+  ASSERT_EQ(RunOut(*b, nb, ProutCdb(0, 0), ProutParams(0, 0x42)).status, status::kGood);
+  ASSERT_EQ(RunOut(*b, nb, ProutCdb(1, 1), ProutParams(0x42, 0)).status, status::kGood);
+  // A write arriving now must see the reservation, though a load is still in flight.
+  std::vector<uint8_t> data(kBs, 7);
+  auto write = Submit(*a, na, Cmd{Cdb10(0x2A, 1, 1), kBs, data, false, true});
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  gated->Release();
+  EXPECT_EQ(read.get().status, status::kGood);
+  EXPECT_EQ(write.get().status, status::kReservationConflict);
+}
+
+}  // namespace
+}  // namespace kelpie::scsi::testing
