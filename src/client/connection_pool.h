@@ -4,13 +4,17 @@
 // current one cannot be reached (failover). Every new connection names the process with
 // SET_CLIENT_ID, so all of them are one lock participant per sheep.
 #pragma once
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "client/sync_client.h"
+#include "proto/constants.h"
 
 namespace kelpie::client {
 
@@ -45,6 +49,30 @@ class ConnectionPool {
   Lease Acquire();
   // The sheep new connections go to.
   std::string endpoint() const;
+
+  // Runs fn(SyncClient&) -> result code on a pooled connection. When the connection fails
+  // (NetworkError) it is discarded, on_failure(error) runs, and fn is tried again on a fresh one
+  // (the next sheep when this one is gone) after a growing pause; after `tries` failures the
+  // answer is proto::res::kNetwork.
+  template <typename Fn>
+  uint32_t Retrying(Fn&& fn, int tries,
+                    const std::function<void(const NetworkError&)>& on_failure = {}) {
+    for (int attempt = 0; attempt < tries; ++attempt) {
+      try {
+        Lease lease = Acquire();
+        try {
+          return fn(*lease);
+        } catch (const NetworkError&) {
+          lease.Discard();
+          throw;
+        }
+      } catch (const NetworkError& e) {
+        if (on_failure) on_failure(e);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt + 1)));
+      }
+    }
+    return proto::res::kNetwork;
+  }
 
  private:
   void Return(SyncClient* conn, bool broken);

@@ -1,9 +1,7 @@
 #include "client/vdi_io.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
-#include <thread>
 
 #include "proto/constants.h"
 #include "proto/oid.h"
@@ -50,36 +48,27 @@ VdiIo::Snapshot VdiIo::At(uint32_t idx) const {
 
 template <typename Fn>
 uint32_t VdiIo::Exec(Fn&& fn) {
-  for (int attempt = 0; attempt < kNetworkTries; ++attempt) {
-    try {
-      ConnectionPool::Lease lease = pool_->Acquire();
-      try {
+  return pool_->Retrying(
+      [&](SyncClient& c) {
         if (mode_ == Mode::kShared) {
           // A new connection after a failure may be a new participant (another sheep, or the
           // same one after it dropped us): take the lock and reload before any I/O.
           std::lock_guard rl(relock_mu_);
           if (relock_) {
             uint32_t vid = 0;
-            uint32_t rc = Resolve(*lease, &vid);
-            if (rc == res::kSuccess) rc = LoadInode(*lease, vid);
+            uint32_t rc = Resolve(c, &vid);
+            if (rc == res::kSuccess) rc = LoadInode(c, vid);
             if (rc != res::kSuccess) return rc;
             relock_ = false;
           }
         }
-        return fn(*lease);
-      } catch (const NetworkError&) {
-        lease.Discard();
-        throw;
-      }
-    } catch (const NetworkError&) {
-      {
+        return fn(c);
+      },
+      kNetworkTries,
+      [&](const NetworkError&) {
         std::lock_guard rl(relock_mu_);
         relock_ = true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt + 1)));
-    }
-  }
-  return res::kNetwork;
+      });
 }
 
 uint32_t VdiIo::Resolve(SyncClient& c, uint32_t* vid) {

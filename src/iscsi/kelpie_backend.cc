@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
-#include <thread>
 
 #include "client/connection_pool.h"
 #include "client/vdi_io.h"
@@ -34,22 +33,10 @@ constexpr auto kSizeRefreshEvery = std::chrono::seconds(1);
 uint32_t AdminCall(ConnectionPool& pool, uint8_t opcode, const std::string& body,
                    std::string* reply) {
   std::string last;
-  for (int attempt = 0; attempt < kAdminTries; ++attempt) {
-    try {
-      ConnectionPool::Lease lease = pool.Acquire();
-      try {
-        return lease->Admin(opcode, body, reply);
-      } catch (const NetworkError&) {
-        lease.Discard();
-        throw;
-      }
-    } catch (const NetworkError& e) {
-      last = e.what();
-      std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt + 1)));
-    }
-  }
-  spdlog::error("cluster unreachable: {}", last);
-  return res::kNetwork;
+  const uint32_t rc = pool.Retrying([&](SyncClient& c) { return c.Admin(opcode, body, reply); },
+                                    kAdminTries, [&](const NetworkError& e) { last = e.what(); });
+  if (rc == res::kNetwork && !last.empty()) spdlog::error("cluster unreachable: {}", last);
+  return rc;
 }
 
 uint64_t Fnv1a(const std::string& s) {
