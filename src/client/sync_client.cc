@@ -97,11 +97,19 @@ proto::Header SyncClient::Request(proto::Header req, std::span<const uint8_t> ou
   return rsp;
 }
 
+void ObjTag::ApplyTo(proto::Header& h) const {
+  h.flags |= flags;
+  if (lu_fence) {
+    h.flags |= proto::flag::kLuFence;
+    h.set_lu_fence(*lu_fence);
+  }
+}
+
 uint32_t SyncClient::ReadObj(uint64_t oid, uint64_t offset, uint32_t len, std::vector<uint8_t>& out,
-                             uint16_t flags) {
+                             const ObjTag& tag) {
   proto::Header h;
   h.opcode = proto::op::kReadObj;
-  h.flags = flags;
+  tag.ApplyTo(h);
   h.set_oid(oid);
   h.set_offset(uint32_t(offset));
   h.data_length = len;
@@ -109,10 +117,10 @@ uint32_t SyncClient::ReadObj(uint64_t oid, uint64_t offset, uint32_t len, std::v
 }
 
 uint32_t SyncClient::WriteObj(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
-                              bool create, uint64_t cow_oid, uint16_t flags) {
+                              bool create, uint64_t cow_oid, const ObjTag& tag) {
   proto::Header h;
   h.opcode = create ? proto::op::kCreateAndWriteObj : proto::op::kWriteObj;
-  h.flags = flags;
+  tag.ApplyTo(h);
   h.set_oid(oid);
   h.set_offset(uint32_t(offset));
   if (cow_oid != 0) {

@@ -2,6 +2,7 @@
 // sent one at a time; the reply's id is checked against the request's.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -18,6 +19,17 @@ class NetworkError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What an object request carries besides its object and range: request flags (proto::flag::kTgt
+// for a lock participant's I/O) and, when set, the LU fence (proto::flag::kLuFence).
+struct ObjTag {
+  ObjTag(uint16_t f = 0, std::optional<uint32_t> fence = std::nullopt)  // NOLINT: from flags
+      : flags(f), lu_fence(fence) {}
+  void ApplyTo(proto::Header& h) const;
+
+  uint16_t flags;
+  std::optional<uint32_t> lu_fence;
+};
+
 class SyncClient {
  public:
   // Connects or throws NetworkError.
@@ -32,11 +44,10 @@ class SyncClient {
                         std::vector<uint8_t>* in = nullptr);
 
   // Object and JSON conveniences. Each returns the result code.
-  // `flags` adds request flags (proto::flag::kTgt for a lock participant's I/O).
   uint32_t ReadObj(uint64_t oid, uint64_t offset, uint32_t len, std::vector<uint8_t>& out,
-                   uint16_t flags = 0);
+                   const ObjTag& tag = {});
   uint32_t WriteObj(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
-                    bool create = false, uint64_t cow_oid = 0, uint16_t flags = 0);
+                    bool create = false, uint64_t cow_oid = 0, const ObjTag& tag = {});
   // An admin opcode with an optional JSON body; the JSON reply text in *reply.
   uint32_t Admin(uint8_t opcode, const std::string& body, std::string* reply, uint64_t oid = 0);
 

@@ -156,10 +156,10 @@ uint32_t VdiIo::RefreshHeader() {
   });
 }
 
-uint32_t VdiIo::CheckFresh(SyncClient& c, uint32_t vid) {
+uint32_t VdiIo::CheckFresh(SyncClient& c, uint32_t vid, LuFence fence) {
   if (mode_ != Mode::kShared) return res::kSuccess;
   std::vector<uint8_t> probe;
-  return c.ReadObj(proto::VidToInodeOid(vid), 0, 1, probe, io_flags());
+  return c.ReadObj(proto::VidToInodeOid(vid), 0, 1, probe, Tag(fence));
 }
 
 template <typename Fn>
@@ -183,7 +183,7 @@ uint32_t VdiIo::ForEachPiece(uint64_t offset, uint64_t len, bool writing, Fn&& f
   return res::kSuccess;
 }
 
-uint32_t VdiIo::Read(uint64_t offset, std::span<uint8_t> out) {
+uint32_t VdiIo::Read(uint64_t offset, std::span<uint8_t> out, LuFence fence) {
   return ForEachPiece(offset, out.size(), false,
                       [&](uint32_t idx, uint64_t obj_off, uint64_t done, uint64_t n, bool) {
                         uint32_t rc = res::kEio;
@@ -193,13 +193,13 @@ uint32_t VdiIo::Read(uint64_t offset, std::span<uint8_t> out) {
                             if (at.owner == 0) {
                               // Never written, as far as this inode knows; a participant asks
                               // whether it still knows.
-                              const uint32_t r = CheckFresh(c, at.vid);
+                              const uint32_t r = CheckFresh(c, at.vid, fence);
                               if (r == res::kSuccess) std::memset(out.data() + done, 0, n);
                               return r;
                             }
                             std::vector<uint8_t> buf;
                             const uint32_t r = c.ReadObj(proto::VidToDataOid(at.owner, idx),
-                                                         obj_off, uint32_t(n), buf, io_flags());
+                                                         obj_off, uint32_t(n), buf, Tag(fence));
                             if (r == res::kSuccess) std::memcpy(out.data() + done, buf.data(), n);
                             return r;
                           });
@@ -224,14 +224,17 @@ uint32_t VdiIo::SetOwner(SyncClient& c, uint32_t vid, uint32_t idx) {
   return rc;
 }
 
-uint32_t VdiIo::WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint8_t> data) {
+uint32_t VdiIo::WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint8_t> data,
+                            LuFence fence) {
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     const Snapshot at = At(idx);
     const uint64_t oid = proto::VidToDataOid(at.vid, idx);
     const uint32_t rc = Exec([&](SyncClient& c) {
-      if (at.owner == at.vid) return c.WriteObj(oid, obj_off, data, false, 0, io_flags());
+      if (at.owner == at.vid) return c.WriteObj(oid, obj_off, data, false, 0, Tag(fence));
       const uint64_t cow = at.owner != 0 ? proto::VidToDataOid(at.owner, idx) : 0;
-      const uint32_t r = c.WriteObj(oid, obj_off, data, true, cow, io_flags());
+      // The inode update that follows is not fenced: once the object is written, recording
+      // its owner completes that write.
+      const uint32_t r = c.WriteObj(oid, obj_off, data, true, cow, Tag(fence));
       return r == res::kSuccess ? SetOwner(c, at.vid, idx) : r;
     });
     if (rc == res::kReadonly || rc == res::kInodeInvalidated) {
@@ -244,26 +247,27 @@ uint32_t VdiIo::WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint
   return res::kEio;
 }
 
-uint32_t VdiIo::Write(uint64_t offset, std::span<const uint8_t> data) {
+uint32_t VdiIo::Write(uint64_t offset, std::span<const uint8_t> data, LuFence fence) {
   return ForEachPiece(offset, data.size(), true,
                       [&](uint32_t idx, uint64_t obj_off, uint64_t done, uint64_t n, bool) {
-                        return WriteObject(idx, obj_off, data.subspan(done, n));
+                        return WriteObject(idx, obj_off, data.subspan(done, n), fence);
                       });
 }
 
-uint32_t VdiIo::Own(uint32_t idx, const Snapshot& at) {
+uint32_t VdiIo::Own(uint32_t idx, const Snapshot& at, LuFence fence) {
   return Exec([&](SyncClient& c) {
     // An empty CREATE_AND_WRITE: creates the object (copy of the ancestor's, or zeros) where it
     // does not exist yet, and leaves an existing one untouched.
     const uint64_t cow = at.owner != 0 ? proto::VidToDataOid(at.owner, idx) : 0;
     const uint32_t r = c.WriteObj(proto::VidToDataOid(at.vid, idx), 0, {}, true, cow,
-                                  uint16_t(io_flags() | proto::flag::kCmdWrite));
+                                  ObjTag(uint16_t(io_flags() | proto::flag::kCmdWrite), fence));
     return r == res::kSuccess ? SetOwner(c, at.vid, idx) : r;
   });
 }
 
 uint32_t VdiIo::CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
-                                std::span<const uint8_t> data, uint64_t* miscompare_at) {
+                                std::span<const uint8_t> data, uint64_t* miscompare_at,
+                                LuFence fence) {
   if (compare.size() != data.size()) return res::kInvalidParms;
   return ForEachPiece(
       offset, data.size(), true,
@@ -275,13 +279,13 @@ uint32_t VdiIo::CompareAndWrite(uint64_t offset, std::span<const uint8_t> compar
           uint64_t differs_at = 0;
           uint32_t rc;
           if (at.owner != at.vid) {
-            rc = Own(idx, at);
+            rc = Own(idx, at, fence);
             if (rc == res::kSuccess) continue;  // now compare and write in the object we own
           } else {
             rc = Exec([&](SyncClient& c) {
               proto::Header h;
               h.opcode = proto::op::kCompareAndWriteObj;
-              h.flags = io_flags();
+              Tag(fence).ApplyTo(h);
               h.set_oid(proto::VidToDataOid(at.vid, idx));
               h.set_offset(uint32_t(obj_off));
               const proto::Header rsp = c.Request(h, both);
@@ -298,7 +302,7 @@ uint32_t VdiIo::CompareAndWrite(uint64_t offset, std::span<const uint8_t> compar
       });
 }
 
-uint32_t VdiIo::Discard(uint64_t offset, uint64_t len) {
+uint32_t VdiIo::Discard(uint64_t offset, uint64_t len, LuFence fence) {
   return ForEachPiece(
       offset, len, true, [&](uint32_t idx, uint64_t obj_off, uint64_t, uint64_t n, bool whole) {
         for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
@@ -308,7 +312,7 @@ uint32_t VdiIo::Discard(uint64_t offset, uint64_t len) {
             rc = Exec([&](SyncClient& c) {
               proto::Header h;
               h.opcode = proto::op::kDiscardObj;
-              h.flags = io_flags();
+              Tag(fence).ApplyTo(h);
               h.set_oid(proto::VidToDataOid(at.vid, idx));
               return c.Request(h).result();
             });
@@ -319,9 +323,9 @@ uint32_t VdiIo::Discard(uint64_t offset, uint64_t len) {
           } else if (at.owner != 0) {
             // Part of a mapped object: zeros (an unmapped range reads as zeros already).
             const std::vector<uint8_t> zeros(n, 0);
-            rc = WriteObject(idx, obj_off, zeros);
+            rc = WriteObject(idx, obj_off, zeros, fence);
           } else {
-            rc = Exec([&](SyncClient& c) { return CheckFresh(c, at.vid); });
+            rc = Exec([&](SyncClient& c) { return CheckFresh(c, at.vid, fence); });
           }
           if (rc != res::kReadonly && rc != res::kInodeInvalidated) return rc;
           if (const uint32_t r = Refresh(at.gen, rc == res::kReadonly); r != res::kSuccess)
@@ -331,7 +335,8 @@ uint32_t VdiIo::Discard(uint64_t offset, uint64_t len) {
       });
 }
 
-uint32_t VdiIo::MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) {
+uint32_t VdiIo::MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run,
+                          LuFence fence) {
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     uint64_t seen;
     uint32_t vid;
@@ -351,19 +356,21 @@ uint32_t VdiIo::MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t*
       }
       *run = std::max<uint64_t>(1, std::min(pos, offset + len) - offset);
     }
-    if (*mapped) return res::kSuccess;
-    const uint32_t rc = Exec([&](SyncClient& c) { return CheckFresh(c, vid); });
+    if (*mapped && !fence) return res::kSuccess;
+    // Unmapped is asked of the sheep; so is mapped when fenced (the fence must be checked).
+    const uint32_t rc = Exec([&](SyncClient& c) { return CheckFresh(c, vid, fence); });
     if (rc != res::kInodeInvalidated) return rc;
     if (const uint32_t r = Refresh(seen, false); r != res::kSuccess) return r;
   }
   return res::kEio;
 }
 
-uint32_t VdiIo::Flush() {
+uint32_t VdiIo::Flush(LuFence fence) {
   const uint32_t vid = this->vid();
   return Exec([&](SyncClient& c) {
     proto::Header h;
     h.opcode = proto::op::kFlushVdi;
+    ObjTag(0, fence).ApplyTo(h);
     h.set_base_vdi_id(vid);
     return c.Request(h).result();
   });

@@ -12,6 +12,11 @@
 // stale, asks before trusting an unallocated index (a 1-byte TGT read of its inode), follows a
 // snapshot to the new working VDI on reload, and releases the lock on Close. When its sheep
 // fails, the pool moves to the next one and VdiIo takes the lock again there before retrying.
+//
+// LU fence (kelpie-iscsi): the data calls take an optional fence, the cluster's LU-state
+// generation the caller's decisions (reservation checks) rest on. Each data object request then
+// carries it, and the sheep refuses the request (kLuStateStale, nothing done) once any target has
+// changed LU state since; the caller reloads the state and decides again.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -26,6 +31,8 @@
 #include "proto/inode.h"
 
 namespace kelpie::client {
+
+using LuFence = std::optional<uint32_t>;
 
 class VdiIo {
  public:
@@ -44,21 +51,23 @@ class VdiIo {
   // Releases a shared lock (no-op when unlocked).
   uint32_t Close();
 
-  uint32_t Read(uint64_t offset, std::span<uint8_t> out);
-  uint32_t Write(uint64_t offset, std::span<const uint8_t> data);
+  uint32_t Read(uint64_t offset, std::span<uint8_t> out, LuFence fence = {});
+  uint32_t Write(uint64_t offset, std::span<const uint8_t> data, LuFence fence = {});
   // Unmaps whole objects (DISCARD_OBJ) and zeroes the mapped parts of partial ones.
-  uint32_t Discard(uint64_t offset, uint64_t len);
+  uint32_t Discard(uint64_t offset, uint64_t len, LuFence fence = {});
   // Writes `data` at offset if the bytes there equal `compare`, atomically against every other
   // CompareAndWrite of the same object by any client (the object's first copy holder serializes
   // them). kMiscompare: nothing written, *miscompare_at = offset of the first differing byte.
   // A range that spans two objects is compared and written object by object.
   uint32_t CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
-                           std::span<const uint8_t> data, uint64_t* miscompare_at);
+                           std::span<const uint8_t> data, uint64_t* miscompare_at,
+                           LuFence fence = {});
   // Whether offset is mapped (its object allocated in this VDI or an ancestor), and for how many
   // bytes from offset (≤ len) that stays so. "Unmapped" is checked with the sheep first (another
   // target may have allocated it: initiators such as qemu read zeros without asking for them).
-  uint32_t MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run);
-  uint32_t Flush();
+  uint32_t MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run,
+                     LuFence fence = {});
+  uint32_t Flush(LuFence fence = {});
   // Reloads the inode (after another client changed it).
   uint32_t Reload();
   // Re-reads the inode header (size after `dog vdi resize`) without the index table.
@@ -86,16 +95,18 @@ class VdiIo {
   // After an answer that says the cache is stale: reload unless another thread already did
   // (gen moved past `seen`). follow_name: re-resolve first (READONLY).
   uint32_t Refresh(uint64_t seen, bool follow_name);
-  uint32_t CheckFresh(SyncClient& c, uint32_t vid);
+  uint32_t CheckFresh(SyncClient& c, uint32_t vid, LuFence fence);
   uint16_t io_flags() const;
+  ObjTag Tag(LuFence fence) const { return ObjTag(io_flags(), fence); }
   // Checks [offset, offset+len) against the VDI (writing: not a snapshot) and calls
   // fn(idx, offset in object, bytes done before, length, whole object) per object it spans,
   // stopping at the first code other than kSuccess.
   template <typename Fn>
   uint32_t ForEachPiece(uint64_t offset, uint64_t len, bool writing, Fn&& fn);
-  uint32_t WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint8_t> data);
+  uint32_t WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint8_t> data,
+                       LuFence fence);
   // Makes this VDI own object idx (copy-on-write or zeros) without changing its bytes.
-  uint32_t Own(uint32_t idx, const Snapshot& at);
+  uint32_t Own(uint32_t idx, const Snapshot& at, LuFence fence);
   uint32_t SetOwner(SyncClient& c, uint32_t vid, uint32_t idx);
 
   std::unique_ptr<ConnectionPool> own_pool_;

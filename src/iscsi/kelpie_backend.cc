@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -92,29 +93,42 @@ class KelpieBackend final : public scsi::BlockBackend {
     return io_.size();
   }
 
-  IoStatus Read(uint64_t offset, std::span<uint8_t> out) override {
-    return Status("read", io_.Read(offset, out));
+  IoStatus Read(uint64_t offset, std::span<uint8_t> out, uint64_t fence) override {
+    return Status("read", io_.Read(offset, out, Fence(fence)));
   }
-  IoStatus Write(uint64_t offset, std::span<const uint8_t> data) override {
-    return Status("write", io_.Write(offset, data));
+  IoStatus Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence) override {
+    return Status("write", io_.Write(offset, data, Fence(fence)));
   }
-  IoStatus Discard(uint64_t offset, uint64_t len) override {
-    return Status("discard", io_.Discard(offset, len));
+  IoStatus Discard(uint64_t offset, uint64_t len, uint64_t fence) override {
+    return Status("discard", io_.Discard(offset, len, Fence(fence)));
   }
-  IoStatus Flush() override { return Status("flush", io_.Flush()); }
+  IoStatus Flush(uint64_t fence) override { return Status("flush", io_.Flush(Fence(fence))); }
 
   IoStatus CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
-                           std::span<const uint8_t> data, uint64_t* miscompare_at) override {
-    const uint32_t rc = io_.CompareAndWrite(offset, compare, data, miscompare_at);
+                           std::span<const uint8_t> data, uint64_t* miscompare_at,
+                           uint64_t fence) override {
+    const uint32_t rc = io_.CompareAndWrite(offset, compare, data, miscompare_at, Fence(fence));
     if (rc == res::kMiscompare) return IoStatus::kMiscompare;
     return Status("compare and write", rc);
   }
 
-  IoStatus MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) override {
-    return Status("map status", io_.MapStatus(offset, len, mapped, run));
+  IoStatus MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run,
+                     uint64_t fence) override {
+    return Status("map status", io_.MapStatus(offset, len, mapped, run, Fence(fence)));
   }
 
-  IoStatus LoadShared(std::string* state, uint64_t* version) override {
+  // The shared state is cached between commands: the cluster's LU-state generation, carried as
+  // the fence of every data request, makes the sheep refuse a request decided on a stale copy
+  // (then the cache is dropped and the command reruns on a fresh load).
+  IoStatus LoadShared(bool may_cache, scsi::SharedLoad* out) override {
+    if (may_cache) {
+      std::lock_guard lk(cache_mu_);
+      if (cache_) {
+        *out = *cache_;
+        out->cached = true;
+        return IoStatus::kOk;
+      }
+    }
     json body = json::object();
     body["name"] = name_;
     std::string reply;
@@ -122,17 +136,18 @@ class KelpieBackend final : public scsi::BlockBackend {
     if (rc != res::kSuccess) return Status("load shared state", rc);
     try {
       const json j = json::parse(reply);
-      *state = j.at("state").get<std::string>();
-      *version = j.at("version").get<uint64_t>();
+      *out = scsi::SharedLoad{j.at("state").get<std::string>(), j.at("version").get<uint64_t>(),
+                              j.at("generation").get<uint64_t>() + 1, false};
     } catch (const std::exception& e) {
       spdlog::error("{}: bad shared state reply: {}", name_, e.what());
       return IoStatus::kError;
     }
+    Remember(*out);
     return IoStatus::kOk;
   }
 
-  IoStatus StoreShared(uint64_t expect_version, const std::string& state,
-                       uint64_t* new_version) override {
+  IoStatus StoreShared(uint64_t expect_version, const std::string& state, uint64_t* new_version,
+                       uint64_t* fence) override {
     json body = json::object();
     body["name"] = name_;
     body["expect"] = expect_version;
@@ -142,11 +157,14 @@ class KelpieBackend final : public scsi::BlockBackend {
     if (rc == res::kVersionConflict) return IoStatus::kConflict;
     if (rc != res::kSuccess) return Status("store shared state", rc);
     try {
-      *new_version = json::parse(reply).at("version").get<uint64_t>();
+      const json j = json::parse(reply);
+      *new_version = j.at("version").get<uint64_t>();
+      *fence = j.at("generation").get<uint64_t>() + 1;
     } catch (const std::exception& e) {
       spdlog::error("{}: bad shared state reply: {}", name_, e.what());
       return IoStatus::kError;
     }
+    Remember(scsi::SharedLoad{state, *new_version, *fence, false});
     return IoStatus::kOk;
   }
 
@@ -154,9 +172,25 @@ class KelpieBackend final : public scsi::BlockBackend {
   std::string LuName() override { return name_; }
 
  private:
+  // Fence 0 is "none"; others carry generation + 1.
+  static client::LuFence Fence(uint64_t fence) {
+    if (fence == 0) return std::nullopt;
+    return uint32_t(fence - 1);
+  }
+
+  void Remember(const scsi::SharedLoad& load) {
+    std::lock_guard lk(cache_mu_);
+    if (!cache_ || cache_->fence < load.fence) cache_ = load;
+  }
+
   IoStatus Status(const char* what, uint32_t rc) {
     if (rc == res::kSuccess) return IoStatus::kOk;
     if (rc == res::kNoSpace) return IoStatus::kNoSpace;
+    if (rc == res::kLuStateStale) {
+      std::lock_guard lk(cache_mu_);
+      cache_.reset();
+      return IoStatus::kStale;
+    }
     spdlog::error("{}: {} failed: {}", name_, what, proto::ResultText(rc));
     return IoStatus::kError;
   }
@@ -166,6 +200,8 @@ class KelpieBackend final : public scsi::BlockBackend {
   std::string name_;
   uint64_t identity_ = 0;
   std::mutex size_mu_;
+  std::mutex cache_mu_;
+  std::optional<scsi::SharedLoad> cache_;
   std::chrono::steady_clock::time_point last_size_check_;
 };
 

@@ -71,6 +71,10 @@ inline constexpr uint16_t kDirect = 0x08;
 inline constexpr uint16_t kPiggyback = 0x10;
 inline constexpr uint16_t kTgt = 0x20;
 inline constexpr uint16_t kFwd = 0x40;
+// Kelpie: the object request carries, in lu_fence, the cluster's LU-state generation the client
+// acted on (an iSCSI target's reservation checks); the gateway refuses it with LU_STATE_STALE
+// when any LU state changed since.
+inline constexpr uint16_t kLuFence = 0x8000;
 }  // namespace flag
 
 namespace res {
@@ -111,6 +115,7 @@ inline constexpr uint32_t kInvalidEpoch = 0x45;
 inline constexpr uint32_t kNetwork = 0x86;          // Kelpie: a peer could not be reached
 inline constexpr uint32_t kVersionConflict = 0x87;  // Kelpie: LU_STATE_CAS lost a race
 inline constexpr uint32_t kMiscompare = 0x88;       // Kelpie: COMPARE_AND_WRITE found other bytes
+inline constexpr uint32_t kLuStateStale = 0x8F;     // Kelpie: the request's LU fence is stale
 }  // namespace res
 
 // Human-readable text for a result code, as dog prints it.

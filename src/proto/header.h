@@ -58,6 +58,9 @@ struct Header {
   void set_tgt_epoch(uint32_t v) { Set<uint32_t>(36, v); }
   uint32_t offset() const { return Get<uint32_t>(40); }
   void set_offset(uint32_t v) { Set<uint32_t>(40, v); }
+  // Kelpie, with flag::kLuFence: the LU-state generation (low 32 bits) the client acted on.
+  uint32_t lu_fence() const { return Get<uint32_t>(44); }
+  void set_lu_fence(uint32_t v) { Set<uint32_t>(44, v); }
 
   // VDI request view.
   uint64_t vdi_size() const { return Get<uint64_t>(16); }

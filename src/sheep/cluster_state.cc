@@ -66,6 +66,7 @@ nlohmann::json ClusterState::ApplyOperation(const nlohmann::json& op) {
     catalog.Clear();
     locks.Clear();
     lu_states.clear();
+    ++lu_generation;
     return {{"result", kSuccess}};
   }
   if (type == "shutdown") {
@@ -118,7 +119,8 @@ nlohmann::json ClusterState::ApplyOperation(const nlohmann::json& op) {
     }
     lu.version++;
     lu.state = op.at("state").get<std::string>();
-    return {{"result", kSuccess}, {"version", lu.version}};
+    ++lu_generation;
+    return {{"result", kSuccess}, {"version", lu.version}, {"generation", lu_generation}};
   }
   if (type == "drop_participant") {
     locks.DropParticipant(op.at("participant"));
@@ -154,6 +156,7 @@ std::string ClusterState::Serialize() const {
       {"vdis", catalog.ToJson()},
       {"locks", locks.ToJson()},
       {"lu_states", LuStatesToJson()},
+      {"lu_generation", lu_generation},
   };
   return j.dump();
 }
@@ -185,6 +188,7 @@ bool ClusterState::Deserialize(const std::string& text) {
         lu_states[name] = LuState{lu.at("version"), lu.at("state")};
       }
     }
+    lu_generation = j.value("lu_generation", uint64_t(0));
     return true;
   } catch (const std::exception& e) {
     spdlog::error("cannot parse cluster state: {}", e.what());

@@ -48,6 +48,9 @@ class ClusterState {
     std::string state;
   };
   std::map<std::string, LuState> lu_states;
+  // Bumped by every change of any LU state (and by format); never goes back. Object requests
+  // fenced with an older value are refused (proto::flag::kLuFence).
+  uint64_t lu_generation = 0;
   bool shutting_down = false;
 
   // The ring of the current members (rebuilt on every membership change).

@@ -40,6 +40,7 @@ asio::awaitable<Reply> HandleLuStateGet(Sheep& s, Request& req, const ClientInfo
     json j = json::object();
     j["version"] = it == st.lu_states.end() ? 0 : it->second.version;
     j["state"] = it == st.lu_states.end() ? std::string() : it->second.state;
+    j["generation"] = st.lu_generation;
     return j.dump();
   });
   co_return JsonReply(req.hdr, reply);
@@ -61,6 +62,7 @@ asio::awaitable<Reply> HandleLuStateCas(Sheep& s, Request& req, const ClientInfo
   const uint32_t rc = r.value("result", uint32_t(res::kSystemError));
   json out = json::object();
   out["version"] = r.value("version", uint64_t(0));
+  out["generation"] = r.value("generation", uint64_t(0));
   if (rc != res::kSuccess) {
     Reply e = JsonReply(req.hdr, out.dump());
     e.hdr.set_result(rc);

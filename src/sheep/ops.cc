@@ -89,6 +89,11 @@ asio::awaitable<Reply> Sheep::Dispatch(Request req, const ClientInfo& client) {
   if (info->needs_format && !v.formatted) {
     co_return Reply::Error(req.hdr, proto::res::kWaitForFormat);
   }
+  // An iSCSI target acted on shared LU state (reservations) that another target has changed
+  // since: refuse before anything is done, so it reloads and decides again.
+  if ((req.hdr.flags & proto::flag::kLuFence) && req.hdr.lu_fence() != uint32_t(v.lu_generation)) {
+    co_return Reply::Error(req.hdr, proto::res::kLuStateStale);
+  }
   try {
     Reply rep = co_await info->handler(*this, req, client);
     rep.hdr.id = req.hdr.id;

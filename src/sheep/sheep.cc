@@ -28,8 +28,8 @@ Sheep::~Sheep() = default;
 
 View Sheep::view() const {
   std::lock_guard lk(state_mu_);
-  return View{state_.epoch, state_.ring(), state_.config.formatted, state_.shutting_down,
-              serving_.load()};
+  return View{state_.epoch,         state_.ring(),   state_.config.formatted,
+              state_.shutting_down, serving_.load(), state_.lu_generation};
 }
 
 asio::awaitable<bool> Sheep::PollUntil(std::function<bool()> done,

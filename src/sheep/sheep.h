@@ -44,7 +44,8 @@ struct View {
   std::shared_ptr<const cluster::Ring> ring;
   bool formatted = false;
   bool shutting_down = false;
-  bool serving = true;  // false while the membership driver is unsure this sheep is a member
+  bool serving = true;         // false while the membership driver is unsure this sheep is a member
+  uint64_t lu_generation = 0;  // ClusterState::lu_generation
 };
 
 class Sheep {

@@ -29,6 +29,7 @@ OP_COMPARE_AND_WRITE_OBJ = 0xBA
 FLAG_WRITE = 0x01
 FLAG_COW = 0x02
 FLAG_TGT = 0x20
+FLAG_LU_FENCE = 0x8000  # Kelpie: lu_fence (u32 @44) carries the LU-state generation acted on
 
 RES_SUCCESS = 0
 RES_NO_OBJ = 2
@@ -40,6 +41,7 @@ RES_READONLY = 0x1A
 RES_INODE_INVALIDATED = 0x1D
 RES_VERSION_CONFLICT = 0x87
 RES_MISCOMPARE = 0x88
+RES_LU_STATE_STALE = 0x8F
 
 
 def vdi_oid(vid):
@@ -50,9 +52,9 @@ def data_oid(vid, idx):
     return (vid << 32) | idx
 
 
-def obj_union(oid, offset=0, cow_oid=0):
-    """The 32-byte object view of a request header: oid, cow_oid, copies..., offset."""
-    return struct.pack("<QQBBBBII", oid, cow_oid, 0, 0, 0, 0, 0, offset)
+def obj_union(oid, offset=0, cow_oid=0, lu_fence=0):
+    """The 32-byte object view of a request header: oid, cow_oid, copies..., offset, lu_fence."""
+    return struct.pack("<QQBBBBIII", oid, cow_oid, 0, 0, 0, 0, 0, offset, lu_fence)
 
 
 class Conn:

@@ -27,14 +27,26 @@ class LuOps(KelpieTest, unittest.TestCase):
     def test_lu_state_cas(self):
         c = Cluster(self.procs, self.work.path, nodes=3, copies=2)
         conns = [sd.Conn(p) for p in c.ports]
+        c.dog_ok("vdi", "create", "v", "16M")
+        vid = conns[0].get_vdi_info("v")[1]
         res, st = conns[0].admin(sd.OP_LU_STATE_GET, {"name": "lu"}, reply_len=4096)
-        self.assertEqual((res, st), (0, {"version": 0, "state": ""}))
+        self.assertEqual((res, st["version"], st["state"]), (0, 0, ""))
+        gen = st["generation"]
+
+        def fenced_read(conn, fence):
+            union = sd.obj_union(sd.vdi_oid(vid), 0, lu_fence=fence)
+            return conn.request(sd.OP_READ_OBJ, union, data_length=1, flags=sd.FLAG_LU_FENCE)[0]
+
+        self.assertEqual(fenced_read(conns[2], gen), 0)
         res, out = conns[1].admin(sd.OP_LU_STATE_CAS, {"name": "lu", "expect": 0, "state": "one"})
-        self.assertEqual((res, out["version"]), (0, 1))
-        # Every gateway serves it as soon as the CAS is acknowledged.
+        self.assertEqual((res, out["version"], out["generation"]), (0, 1, gen + 1))
+        # Every gateway serves it as soon as the CAS is acknowledged, and refuses I/O fenced with
+        # the generation from before.
         for conn in conns:
             res, st = conn.admin(sd.OP_LU_STATE_GET, {"name": "lu"}, reply_len=4096)
-            self.assertEqual(st, {"version": 1, "state": "one"})
+            self.assertEqual(st, {"version": 1, "state": "one", "generation": gen + 1})
+            self.assertEqual(fenced_read(conn, gen), sd.RES_LU_STATE_STALE)
+            self.assertEqual(fenced_read(conn, gen + 1), 0)
         res, out = conns[2].admin(sd.OP_LU_STATE_CAS, {"name": "lu", "expect": 0, "state": "two"})
         self.assertEqual((res, out["version"]), (sd.RES_VERSION_CONFLICT, 1))
         res, st = conns[2].admin(sd.OP_LU_STATE_GET, {"name": "lu"}, reply_len=4096)
@@ -54,7 +66,7 @@ class LuOps(KelpieTest, unittest.TestCase):
         c.wait_nodes(3)
         conn = sd.Conn(c.ports[2])
         res, st = conn.admin(sd.OP_LU_STATE_GET, {"name": "lu"}, reply_len=4096)
-        self.assertEqual(st, {"version": 1, "state": "one"})
+        self.assertEqual(st, {"version": 1, "state": "one", "generation": gen + 1})
         conn.close()
 
     def test_compare_and_write(self):

@@ -1,6 +1,13 @@
 // BlockBackend: what the SCSI layer needs from storage. KelpieBackend (src/iscsi) serves a Kelpie
 // VDI through the cluster; MemBackend (tests) keeps bytes in memory. Implementations are
 // thread-safe: the LU calls them from several worker threads at once.
+//
+// Fences: LoadShared answers with a fence naming the shared state it returned; the data calls take
+// the fence of the state the command decided on (reservations) and fail with kStale, doing
+// nothing, when any target process has changed the shared state since. That makes a command's
+// checks hold at the moment its I/O happens, and lets a backend answer LoadShared from a cache
+// (one cluster round trip per READ instead of two): a stale cache is caught at the I/O.
+// Fence 0 means "no check".
 #pragma once
 #include <cstdint>
 #include <span>
@@ -14,6 +21,14 @@ enum class IoStatus {
   kMiscompare,  // CompareAndWrite: bytes differ
   kNoSpace,     // the cluster is out of space
   kConflict,    // StoreShared: the version moved on (reload and retry)
+  kStale,       // a data call's fence is stale: nothing done (reload fresh, decide again)
+};
+
+struct SharedLoad {
+  std::string state;
+  uint64_t version = 0;
+  uint64_t fence = 0;
+  bool cached = false;  // answered from the backend's cache: may be stale until a fence checks it
 };
 
 class BlockBackend {
@@ -22,29 +37,33 @@ class BlockBackend {
 
   // Current size in bytes (it may grow after `dog vdi resize`; the LU reports capacity changed).
   virtual uint64_t Size() = 0;
-  virtual IoStatus Read(uint64_t offset, std::span<uint8_t> out) = 0;
+  virtual IoStatus Read(uint64_t offset, std::span<uint8_t> out, uint64_t fence) = 0;
   // Durable on every live copy when it returns kOk (Kelpie acknowledges only durable writes), so
   // FUA and SYNCHRONIZE CACHE need nothing more than Flush().
-  virtual IoStatus Write(uint64_t offset, std::span<const uint8_t> data) = 0;
+  virtual IoStatus Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence) = 0;
   // Deallocates [offset, offset+len): afterwards it reads as zeros (LBPRZ=1).
-  virtual IoStatus Discard(uint64_t offset, uint64_t len) = 0;
-  virtual IoStatus Flush() = 0;
+  virtual IoStatus Discard(uint64_t offset, uint64_t len, uint64_t fence) = 0;
+  virtual IoStatus Flush(uint64_t fence) = 0;
   // Atomically across every target process of this LU: if the bytes at offset equal `compare`,
   // writes `data` (same length) there. On kMiscompare nothing is written and *miscompare_at is the
   // offset (from `offset`) of the first differing byte.
   virtual IoStatus CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
-                                   std::span<const uint8_t> data, uint64_t* miscompare_at) = 0;
+                                   std::span<const uint8_t> data, uint64_t* miscompare_at,
+                                   uint64_t fence) = 0;
   // Provisioning status: whether offset is mapped (allocated) and how many bytes from offset
   // (≤ len, > 0) share that status.
-  virtual IoStatus MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) = 0;
+  virtual IoStatus MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run,
+                             uint64_t fence) = 0;
 
   // State shared by every target process of this LU (persistent reservations, SPC-2
   // reservation, unit attentions, target port groups): an opaque string with a version, kept in
   // the cluster. StoreShared replaces it only if the version is still expect_version (else
-  // kConflict); once it returns kOk every other process's LoadShared sees the new state.
-  virtual IoStatus LoadShared(std::string* state, uint64_t* version) = 0;
+  // kConflict); once it returns kOk every other process's fresh LoadShared sees the new state and
+  // their fences from before are stale. may_cache lets LoadShared answer from a cache.
+  // StoreShared answers the stored version and the fence of the state as stored.
+  virtual IoStatus LoadShared(bool may_cache, SharedLoad* out) = 0;
   virtual IoStatus StoreShared(uint64_t expect_version, const std::string& state,
-                               uint64_t* new_version) = 0;
+                               uint64_t* new_version, uint64_t* fence) = 0;
 
   // Identity: the same on every target of this LU (NAA designator and serial derive from it).
   virtual uint64_t LuIdentity() = 0;

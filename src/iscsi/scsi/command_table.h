@@ -16,11 +16,51 @@
 
 namespace kelpie::scsi {
 
+// The data I/O of one command. Each call carries the fence of the shared state the command
+// decided on (read from the snapshot at the call: a handler's own state change moves it) and
+// notes the backend's verdict: refused as stale (the LU reruns the command on fresh state) or
+// answered, which means admitted: the state the command used was current when its I/O happened
+// (an error answer included: the fence is checked before anything else).
+class CommandIo {
+ public:
+  CommandIo(BlockBackend& backend, const SharedSnapshot& shared)
+      : backend_(backend), shared_(shared) {}
+  IoStatus Read(uint64_t offset, std::span<uint8_t> out) {
+    return Note(backend_.Read(offset, out, shared_.fence));
+  }
+  IoStatus Write(uint64_t offset, std::span<const uint8_t> data) {
+    return Note(backend_.Write(offset, data, shared_.fence));
+  }
+  IoStatus Discard(uint64_t offset, uint64_t len) {
+    return Note(backend_.Discard(offset, len, shared_.fence));
+  }
+  IoStatus Flush() { return Note(backend_.Flush(shared_.fence)); }
+  IoStatus CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
+                           std::span<const uint8_t> data, uint64_t* miscompare_at) {
+    return Note(backend_.CompareAndWrite(offset, compare, data, miscompare_at, shared_.fence));
+  }
+  IoStatus MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) {
+    return Note(backend_.MapStatus(offset, len, mapped, run, shared_.fence));
+  }
+  bool stale() const { return stale_; }
+  bool admitted() const { return admitted_; }
+
+ private:
+  IoStatus Note(IoStatus st) {
+    (st == IoStatus::kStale ? stale_ : admitted_) = true;
+    return st;
+  }
+  BlockBackend& backend_;
+  const SharedSnapshot& shared_;
+  bool stale_ = false, admitted_ = false;
+};
+
 // One command as a handler sees it.
 struct Request {
   const ScsiCommand& cmd;
   std::span<const uint8_t> cdb;  // the command's CDB, zero-padded to its table CDB length
-  BlockBackend& backend;
+  BlockBackend& backend;         // shared state and identity (data I/O goes through `io`)
+  CommandIo& io;
   const LuConfig& cfg;
   // The shared LU state, loaded once for this command when the command uses it (see
   // CommandInfo::uses_shared_state); handlers that change it go through UpdateSharedState.

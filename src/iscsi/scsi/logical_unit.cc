@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "iscsi/scsi/handlers.h"
@@ -18,6 +19,8 @@ namespace {
 
 constexpr uint8_t kOpInquiry = 0x12, kOpReportLuns = 0xA0, kOpRequestSense = 0x03;
 constexpr uint8_t kTmfComplete = 0, kTmfRejected = 255;
+// Passes of one command whose shared state keeps proving stale (each pass reloads it).
+constexpr int kMaxPasses = 8;
 
 // The highest set bit of `bits` (for the sense field pointer).
 uint8_t HighestBit(uint8_t bits) {
@@ -105,15 +108,30 @@ struct LogicalUnit::Impl {
         return InvalidCdbField(i, HighestBit(reserved));
     }
 
+    std::span<const uint8_t> cdb_view(cdb.data(), info->cdb_length);
+    // The first pass may decide on the backend's cached shared state; the fences of its I/O tell
+    // whether that state was current. When it was not (or nothing checked it), the command runs
+    // again on freshly loaded state (what the stale pass already did is the same I/O again).
+    for (int pass = 0; pass < kMaxPasses; ++pass) {
+      if (std::optional<ScsiResult> r = RunPass(cmd, *info, cdb_view, pass == 0)) return *r;
+    }
+    spdlog::warn("scsi: {}: shared LU state kept changing under the command", info->name);
+    return CheckCondition(sense::kInternalTargetFailure);
+  }
+
+  // One pass of a decoded command; nullopt when its shared state proved stale (run it again).
+  std::optional<ScsiResult> RunPass(const ScsiCommand& cmd, const CommandInfo& info,
+                                    std::span<const uint8_t> cdb, bool may_cache) {
     SharedSnapshot shared;
-    if (info->UsesSharedState() && LoadSharedSnapshot(*backend, &shared) != IoStatus::kOk) {
-      spdlog::warn("scsi: {}: loading shared LU state failed", info->name);
+    if (info.UsesSharedState() &&
+        LoadSharedSnapshot(*backend, &shared, may_cache) != IoStatus::kOk) {
+      spdlog::warn("scsi: {}: loading shared LU state failed", info.name);
       return CheckCondition(sense::kInternalTargetFailure);
     }
     const uint64_t capacity = backend->Size();
     const std::string nexus_id = cmd.nexus.Id();
 
-    if (info->reports_unit_attention) {
+    if (info.reports_unit_attention) {
       if (capacity != last_seen_size.load() && !AnnounceCapacityChange(&shared, capacity)) {
         return CheckCondition(sense::kInternalTargetFailure);
       }
@@ -127,17 +145,17 @@ struct LogicalUnit::Impl {
         if (pending) return CheckCondition(*pending);
       }
       const std::string& spc2 = shared.state.spc2_holder;
-      if (!spc2.empty() && spc2 != nexus_id && !info->allowed_under_spc2_reserve) {
+      if ((!spc2.empty() && spc2 != nexus_id && !info.allowed_under_spc2_reserve) ||
+          ReservationConflicts(shared.state, nexus_id, info)) {
+        if (shared.cached) return std::nullopt;  // decide that on current state
         return ReservationConflict();
       }
-      if (ReservationConflicts(shared.state, nexus_id, *info)) return ReservationConflict();
     }
 
-    Request req{cmd,      std::span<const uint8_t>(cdb.data(), info->cdb_length),
-                *backend, cfg,
-                shared,   capacity,
-                nexus_id, std::nullopt};
-    ScsiResult result = info->handler(req);
+    CommandIo io(*backend, shared);
+    Request req{cmd, cdb, *backend, io, cfg, shared, capacity, nexus_id, std::nullopt};
+    ScsiResult result = info.handler(req);
+    if (io.stale() || (shared.cached && !io.admitted())) return std::nullopt;
     if (!result.scsi_length) {
       if (req.scsi_length) {
         result.scsi_length = req.scsi_length;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 namespace kelpie::scsi {
@@ -172,36 +173,52 @@ SharedState ParseSharedState(const std::string& text) {
   return s;
 }
 
-IoStatus LoadSharedSnapshot(BlockBackend& backend, SharedSnapshot* snapshot) {
-  std::string text;
-  uint64_t version = 0;
-  IoStatus st = backend.LoadShared(&text, &version);
+IoStatus LoadSharedSnapshot(BlockBackend& backend, SharedSnapshot* snapshot, bool may_cache) {
+  SharedLoad load;
+  IoStatus st = backend.LoadShared(may_cache, &load);
   if (st != IoStatus::kOk) return st;
-  snapshot->state = ParseSharedState(text);
-  snapshot->version = version;
+  snapshot->state = ParseSharedState(load.state);
+  snapshot->version = load.version;
+  snapshot->fence = load.fence;
+  snapshot->cached = load.cached;
   return IoStatus::kOk;
 }
 
 IoStatus UpdateSharedState(BlockBackend& backend, SharedSnapshot* snapshot,
                            const std::function<bool(SharedState&)>& mutate) {
-  constexpr int kMaxTries = 50;
-  for (int attempt = 0; attempt < kMaxTries; ++attempt) {
+  // Bounded by time, not by a count of tries: under heavy contention (many workers of many
+  // targets) a fixed count starves some updater. Jittered exponential backoff spreads the
+  // contenders so each one eventually wins its compare-and-swap.
+  constexpr auto kGiveUpAfter = std::chrono::seconds(10);
+  constexpr int64_t kMaxBackoffUs = 5000;
+  const auto deadline = std::chrono::steady_clock::now() + kGiveUpAfter;
+  thread_local std::minstd_rand jitter(std::random_device{}());
+  int attempt = 0;
+  for (;; ++attempt) {
     SharedState next = snapshot->state;
     if (!mutate(next)) return IoStatus::kOk;
-    uint64_t new_version = 0;
-    IoStatus st = backend.StoreShared(snapshot->version, SerializeSharedState(next), &new_version);
+    uint64_t new_version = 0, fence = 0;
+    IoStatus st =
+        backend.StoreShared(snapshot->version, SerializeSharedState(next), &new_version, &fence);
     if (st == IoStatus::kOk) {
       snapshot->state = std::move(next);
       snapshot->version = new_version;
+      snapshot->fence = fence;
+      snapshot->cached = false;
       return IoStatus::kOk;
     }
     if (st != IoStatus::kConflict) return st;
-    // Another process (or worker) changed the state first: back off a little, reload, redo.
-    if (attempt > 2) std::this_thread::sleep_for(std::chrono::microseconds(50 * attempt));
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    // Another process (or worker) changed the state first: back off, reload, redo.
+    if (attempt > 0) {
+      const int64_t cap = std::min<int64_t>(kMaxBackoffUs, int64_t{25} << std::min(attempt, 10));
+      std::this_thread::sleep_for(std::chrono::microseconds(jitter() % (cap + 1)));
+    }
     st = LoadSharedSnapshot(backend, snapshot);
     if (st != IoStatus::kOk) return st;
   }
-  spdlog::warn("scsi: shared LU state update gave up after {} conflicting attempts", kMaxTries);
+  spdlog::warn("scsi: shared LU state update gave up after {} conflicting attempts in {} s",
+               attempt + 1, kGiveUpAfter.count());
   return IoStatus::kError;
 }
 

@@ -91,15 +91,20 @@ SharedState ParseSharedState(const std::string& text);
 struct SharedSnapshot {
   SharedState state;
   uint64_t version = 0;
+  uint64_t fence = 0;   // for the data calls made on the strength of this state
+  bool cached = false;  // from the backend's cache: not known to be current until a fence holds
 };
 
-IoStatus LoadSharedSnapshot(BlockBackend& backend, SharedSnapshot* snapshot);
+// may_cache: the backend may answer from its cache (see BlockBackend).
+IoStatus LoadSharedSnapshot(BlockBackend& backend, SharedSnapshot* snapshot,
+                            bool may_cache = false);
 
 // Compare-and-swap loop. Applies `mutate` to a copy of snapshot->state and stores it with
 // expect_version = snapshot->version; on kConflict reloads and retries (bounded). `mutate` may run
 // several times, each time on fresh state: it must derive everything from its argument and reset
 // any captured outputs. Returning false from `mutate` means "nothing to change": nothing is stored
-// and the call succeeds. On success *snapshot holds the state as stored (or as last loaded).
+// and the call succeeds. On success *snapshot holds the state as stored (or as last loaded), with
+// its fence; after a store or a reload it is known current (cached = false).
 IoStatus UpdateSharedState(BlockBackend& backend, SharedSnapshot* snapshot,
                            const std::function<bool(SharedState&)>& mutate);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace kelpie::scsi {
 namespace {
@@ -12,38 +13,68 @@ uint64_t HashName(const std::string& s) {
   return h;
 }
 
-// Forwards to a shared MemStore: one per simulated target process.
+// One simulated target process over a shared MemStore: forwards I/O, caches the shared state.
 class MemBackend final : public BlockBackend {
  public:
   explicit MemBackend(std::shared_ptr<MemStore> store) : store_(std::move(store)) {}
   uint64_t Size() override { return store_->Size(); }
-  IoStatus Read(uint64_t offset, std::span<uint8_t> out) override {
-    return store_->Read(offset, out);
+  IoStatus Read(uint64_t offset, std::span<uint8_t> out, uint64_t fence) override {
+    return Seen(store_->Read(offset, out, fence));
   }
-  IoStatus Write(uint64_t offset, std::span<const uint8_t> data) override {
-    return store_->Write(offset, data);
+  IoStatus Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence) override {
+    return Seen(store_->Write(offset, data, fence));
   }
-  IoStatus Discard(uint64_t offset, uint64_t len) override { return store_->Discard(offset, len); }
-  IoStatus Flush() override { return store_->Flush(); }
+  IoStatus Discard(uint64_t offset, uint64_t len, uint64_t fence) override {
+    return Seen(store_->Discard(offset, len, fence));
+  }
+  IoStatus Flush(uint64_t fence) override { return Seen(store_->Flush(fence)); }
   IoStatus CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
-                           std::span<const uint8_t> data, uint64_t* miscompare_at) override {
-    return store_->CompareAndWrite(offset, compare, data, miscompare_at);
+                           std::span<const uint8_t> data, uint64_t* miscompare_at,
+                           uint64_t fence) override {
+    return Seen(store_->CompareAndWrite(offset, compare, data, miscompare_at, fence));
   }
-  IoStatus MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) override {
-    return store_->MapStatus(offset, len, mapped, run);
+  IoStatus MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run,
+                     uint64_t fence) override {
+    return Seen(store_->MapStatus(offset, len, mapped, run, fence));
   }
-  IoStatus LoadShared(std::string* state, uint64_t* version) override {
-    return store_->LoadShared(state, version);
+  IoStatus LoadShared(bool may_cache, SharedLoad* out) override {
+    {
+      std::lock_guard lk(cache_mu_);
+      if (may_cache && cache_) {
+        *out = *cache_;
+        out->cached = true;
+        return IoStatus::kOk;
+      }
+    }
+    IoStatus st = store_->LoadShared(false, out);
+    if (st == IoStatus::kOk) Remember(*out);
+    return st;
   }
-  IoStatus StoreShared(uint64_t expect_version, const std::string& state,
-                       uint64_t* new_version) override {
-    return store_->StoreShared(expect_version, state, new_version);
+  IoStatus StoreShared(uint64_t expect_version, const std::string& state, uint64_t* new_version,
+                       uint64_t* fence) override {
+    IoStatus st = store_->StoreShared(expect_version, state, new_version, fence);
+    if (st == IoStatus::kOk) Remember(SharedLoad{state, *new_version, *fence, false});
+    return st;
   }
   uint64_t LuIdentity() override { return store_->LuIdentity(); }
   std::string LuName() override { return store_->LuName(); }
 
  private:
+  IoStatus Seen(IoStatus st) {
+    if (st == IoStatus::kStale) {
+      std::lock_guard lk(cache_mu_);
+      cache_.reset();
+    }
+    return st;
+  }
+  void Remember(const SharedLoad& load) {
+    std::lock_guard lk(cache_mu_);
+    if (!cache_ || cache_->fence < load.fence) cache_ = load;
+  }
+
   std::shared_ptr<MemStore> store_;
+  std::mutex cache_mu_;
+  std::optional<SharedLoad> cache_;
 };
 
 }  // namespace
@@ -68,6 +99,11 @@ void MemStore::InjectFailures(int count, IoStatus st) {
   std::lock_guard lock(fail_mu_);
   failures_left_ = count;
   failure_ = st;
+}
+
+IoStatus MemStore::Admit(uint64_t fence) {
+  if (fence != 0 && fence != shared_version_ + 1) return IoStatus::kStale;
+  return TakeInjectedFailure();
 }
 
 IoStatus MemStore::TakeInjectedFailure() {
@@ -120,24 +156,27 @@ void MemStore::WriteLocked(uint64_t offset, std::span<const uint8_t> data) {
   }
 }
 
-IoStatus MemStore::Read(uint64_t offset, std::span<uint8_t> out) {
-  if (IoStatus st = TakeInjectedFailure(); st != IoStatus::kOk) return st;
+IoStatus MemStore::Read(uint64_t offset, std::span<uint8_t> out, uint64_t fence) {
+  std::shared_lock admit(shared_mu_);
+  if (IoStatus st = Admit(fence); st != IoStatus::kOk) return st;
   std::shared_lock lock(data_mu_);
   if (!InBounds(offset, out.size())) return IoStatus::kError;
   ReadLocked(offset, out);
   return IoStatus::kOk;
 }
 
-IoStatus MemStore::Write(uint64_t offset, std::span<const uint8_t> data) {
-  if (IoStatus st = TakeInjectedFailure(); st != IoStatus::kOk) return st;
+IoStatus MemStore::Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence) {
+  std::shared_lock admit(shared_mu_);
+  if (IoStatus st = Admit(fence); st != IoStatus::kOk) return st;
   std::unique_lock lock(data_mu_);
   if (!InBounds(offset, data.size())) return IoStatus::kError;
   WriteLocked(offset, data);
   return IoStatus::kOk;
 }
 
-IoStatus MemStore::Discard(uint64_t offset, uint64_t len) {
-  if (IoStatus st = TakeInjectedFailure(); st != IoStatus::kOk) return st;
+IoStatus MemStore::Discard(uint64_t offset, uint64_t len, uint64_t fence) {
+  std::shared_lock admit(shared_mu_);
+  if (IoStatus st = Admit(fence); st != IoStatus::kOk) return st;
   std::unique_lock lock(data_mu_);
   if (!InBounds(offset, len)) return IoStatus::kError;
   uint64_t done = 0;
@@ -158,11 +197,16 @@ IoStatus MemStore::Discard(uint64_t offset, uint64_t len) {
   return IoStatus::kOk;
 }
 
-IoStatus MemStore::Flush() { return TakeInjectedFailure(); }
+IoStatus MemStore::Flush(uint64_t fence) {
+  std::shared_lock admit(shared_mu_);
+  return Admit(fence);
+}
 
 IoStatus MemStore::CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
-                                   std::span<const uint8_t> data, uint64_t* miscompare_at) {
-  if (IoStatus st = TakeInjectedFailure(); st != IoStatus::kOk) return st;
+                                   std::span<const uint8_t> data, uint64_t* miscompare_at,
+                                   uint64_t fence) {
+  std::shared_lock admit(shared_mu_);
+  if (IoStatus st = Admit(fence); st != IoStatus::kOk) return st;
   if (compare.size() != data.size()) return IoStatus::kError;
   std::unique_lock lock(data_mu_);
   if (!InBounds(offset, data.size())) return IoStatus::kError;
@@ -177,7 +221,10 @@ IoStatus MemStore::CompareAndWrite(uint64_t offset, std::span<const uint8_t> com
   return IoStatus::kOk;
 }
 
-IoStatus MemStore::MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) {
+IoStatus MemStore::MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run,
+                             uint64_t fence) {
+  std::shared_lock admit(shared_mu_);
+  if (fence != 0 && fence != shared_version_ + 1) return IoStatus::kStale;
   std::shared_lock lock(data_mu_);
   if (len == 0 || !InBounds(offset, len)) return IoStatus::kError;
   const bool first = chunks_.contains(offset / kChunkBytes);
@@ -190,21 +237,21 @@ IoStatus MemStore::MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64
   return IoStatus::kOk;
 }
 
-IoStatus MemStore::LoadShared(std::string* state, uint64_t* version) {
+IoStatus MemStore::LoadShared(bool, SharedLoad* out) {
   ++load_shared_calls_;
-  std::lock_guard lock(shared_mu_);
-  *state = shared_state_;
-  *version = shared_version_;
+  std::shared_lock lock(shared_mu_);
+  *out = SharedLoad{shared_state_, shared_version_, shared_version_ + 1, false};
   return IoStatus::kOk;
 }
 
 IoStatus MemStore::StoreShared(uint64_t expect_version, const std::string& state,
-                               uint64_t* new_version) {
+                               uint64_t* new_version, uint64_t* fence) {
   ++store_shared_calls_;
-  std::lock_guard lock(shared_mu_);
+  std::unique_lock lock(shared_mu_);
   if (expect_version != shared_version_) return IoStatus::kConflict;
   shared_state_ = state;
   *new_version = ++shared_version_;
+  *fence = shared_version_ + 1;
   return IoStatus::kOk;
 }
 

@@ -1,7 +1,9 @@
 // MemStore: an in-memory LU (bytes, provisioning map and shared state), thread-safe. Each
 // MakeMemBackend(store) is one "target process" view of it: two LogicalUnits built on two backends
 // of one store behave as two kelpie-iscsi processes serving one VDI (shared PR, UA and CAW
-// atomicity). Used by `kelpie-iscsi --ramdisk NAME:MiB` and the unit tests.
+// atomicity). Used by `kelpie-iscsi --ramdisk NAME:MiB` and the unit tests. Each backend caches
+// the shared state as KelpieBackend does (fences catch a stale cache), so the tests exercise that
+// path; the store's fence is its shared-state version + 1.
 #pragma once
 #include <atomic>
 #include <map>
@@ -30,21 +32,26 @@ class MemStore final : public BlockBackend {
   size_t allocated_chunks() const;
 
   uint64_t Size() override;
-  IoStatus Read(uint64_t offset, std::span<uint8_t> out) override;
-  IoStatus Write(uint64_t offset, std::span<const uint8_t> data) override;
-  IoStatus Discard(uint64_t offset, uint64_t len) override;
-  IoStatus Flush() override;
+  IoStatus Read(uint64_t offset, std::span<uint8_t> out, uint64_t fence = 0) override;
+  IoStatus Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence = 0) override;
+  IoStatus Discard(uint64_t offset, uint64_t len, uint64_t fence = 0) override;
+  IoStatus Flush(uint64_t fence = 0) override;
   IoStatus CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
-                           std::span<const uint8_t> data, uint64_t* miscompare_at) override;
-  IoStatus MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run) override;
-  IoStatus LoadShared(std::string* state, uint64_t* version) override;
-  IoStatus StoreShared(uint64_t expect_version, const std::string& state,
-                       uint64_t* new_version) override;
+                           std::span<const uint8_t> data, uint64_t* miscompare_at,
+                           uint64_t fence = 0) override;
+  IoStatus MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run,
+                     uint64_t fence = 0) override;
+  IoStatus LoadShared(bool may_cache, SharedLoad* out) override;
+  IoStatus StoreShared(uint64_t expect_version, const std::string& state, uint64_t* new_version,
+                       uint64_t* fence) override;
   uint64_t LuIdentity() override { return identity_; }
   std::string LuName() override { return name_; }
 
  private:
   bool InBounds(uint64_t offset, uint64_t len) const;
+  // Checks the fence (0: none) and the injected failures; the caller holds shared_mu_ shared for
+  // its whole call, so no shared-state change can slip between the check and the I/O.
+  IoStatus Admit(uint64_t fence);
   IoStatus TakeInjectedFailure();
   void ReadLocked(uint64_t offset, std::span<uint8_t> out) const;
   void WriteLocked(uint64_t offset, std::span<const uint8_t> data);
@@ -56,7 +63,7 @@ class MemStore final : public BlockBackend {
   uint64_t size_;
   std::map<uint64_t, std::vector<uint8_t>> chunks_;  // chunk index → kChunkBytes bytes
 
-  std::mutex shared_mu_;
+  std::shared_mutex shared_mu_;
   std::string shared_state_;
   uint64_t shared_version_ = 0;
 

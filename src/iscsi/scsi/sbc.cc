@@ -41,7 +41,7 @@ std::span<const uint8_t> WholeBlocksOfData(const Request& req, const BlockIo& io
 // first differing byte) or a read failure.
 ScsiResult CompareWithMedium(Request& req, const BlockIo& io, std::span<const uint8_t> expected) {
   std::vector<uint8_t> medium(expected.size());
-  IoStatus st = req.backend.Read(io.lba * req.cfg.block_size, medium);
+  IoStatus st = req.io.Read(io.lba * req.cfg.block_size, medium);
   if (st != IoStatus::kOk) return BackendFailure(st, IoKind::kRead);
   if (auto at = FirstDifference(medium, expected)) {
     return CheckCondition(sense::kMiscompareDuringVerify, *at);
@@ -51,7 +51,7 @@ ScsiResult CompareWithMedium(Request& req, const BlockIo& io, std::span<const ui
 
 ScsiResult WriteData(Request& req, const BlockIo& io, std::span<const uint8_t> data) {
   if (data.empty()) return Good();
-  IoStatus st = req.backend.Write(io.lba * req.cfg.block_size, data);
+  IoStatus st = req.io.Write(io.lba * req.cfg.block_size, data);
   return st == IoStatus::kOk ? Good() : BackendFailure(st, IoKind::kWrite);
 }
 
@@ -67,7 +67,7 @@ ScsiResult HandleRead(Request& req) {
   ScsiResult result;
   result.data_in.resize(bytes);
   if (bytes) {
-    IoStatus st = req.backend.Read(io.lba * req.cfg.block_size, result.data_in);
+    IoStatus st = req.io.Read(io.lba * req.cfg.block_size, result.data_in);
     if (st != IoStatus::kOk) return BackendFailure(st, IoKind::kRead);
   }
   return result;
@@ -118,8 +118,8 @@ ScsiResult HandleCompareAndWrite(Request& req) {
 
   std::span<const uint8_t> data(req.cmd.data_out);
   uint64_t miscompare_at = 0;
-  IoStatus st = req.backend.CompareAndWrite(lba * req.cfg.block_size, data.first(half),
-                                            data.subspan(half, half), &miscompare_at);
+  IoStatus st = req.io.CompareAndWrite(lba * req.cfg.block_size, data.first(half),
+                                       data.subspan(half, half), &miscompare_at);
   switch (st) {
     case IoStatus::kOk:
       return Good();

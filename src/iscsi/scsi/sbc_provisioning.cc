@@ -32,7 +32,7 @@ std::optional<ProvisioningRun> ProbeRun(Request& req, uint64_t lba, uint64_t cap
   const uint64_t len = (capacity_blocks - lba) * bs;
   bool mapped = false;
   uint64_t run = 0;
-  if (req.backend.MapStatus(offset, len, &mapped, &run) != IoStatus::kOk || run == 0) {
+  if (req.io.MapStatus(offset, len, &mapped, &run) != IoStatus::kOk || run == 0) {
     return std::nullopt;
   }
   run = std::min(run, len);
@@ -86,7 +86,7 @@ ScsiResult HandleWriteSame(Request& req) {
   // UNMAP with a zero pattern deallocates (LBPRZ=1 makes that read back as the pattern);
   // otherwise the pattern is written to every block.
   if ((flags & kWsUnmap) && zeros) {
-    IoStatus st = req.backend.Discard(offset, total);
+    IoStatus st = req.io.Discard(offset, total);
     return st == IoStatus::kOk ? Good() : BackendFailure(st, IoKind::kWrite);
   }
   std::vector<uint8_t> chunk;
@@ -96,7 +96,7 @@ ScsiResult HandleWriteSame(Request& req) {
   }
   for (uint64_t done = 0; done < total;) {
     const uint64_t n = std::min<uint64_t>(chunk.size(), total - done);
-    IoStatus st = req.backend.Write(offset + done, std::span<const uint8_t>(chunk).first(n));
+    IoStatus st = req.io.Write(offset + done, std::span<const uint8_t>(chunk).first(n));
     if (st != IoStatus::kOk) return BackendFailure(st, IoKind::kWrite);
     done += n;
   }
@@ -132,7 +132,7 @@ ScsiResult HandleUnmap(Request& req) {
     const size_t off = 8 + 16 * i;
     const uint32_t blocks = GetBe32(params, off + 8);
     if (blocks == 0) continue;
-    IoStatus st = req.backend.Discard(GetBe64(params, off) * bs, uint64_t{blocks} * bs);
+    IoStatus st = req.io.Discard(GetBe64(params, off) * bs, uint64_t{blocks} * bs);
     if (st != IoStatus::kOk) return BackendFailure(st, IoKind::kWrite);
   }
   return Good();
@@ -179,7 +179,7 @@ ScsiResult HandleSynchronizeCache(Request& req) {
   const BlockIo io = DecodeBlockIo(req.cdb);
   // NUMBER OF LOGICAL BLOCKS 0 means "to the end of the medium".
   if (!InRange(io.lba, io.blocks, req.Blocks())) return CheckCondition(sense::kLbaOutOfRange);
-  IoStatus st = req.backend.Flush();
+  IoStatus st = req.io.Flush();
   return st == IoStatus::kOk ? Good() : BackendFailure(st, IoKind::kWrite);
 }
 

@@ -284,13 +284,20 @@ TEST_F(ScsiMultipathTest, CapacityChangeIsAnnouncedOnceToEveryNexus) {
   EXPECT_EQ(GetBe64(rc.data_in, 0), (32ull << 20) / kBs - 1);
 }
 
-TEST_F(ScsiMultipathTest, CommonPathLoadsSharedStateOnceAndStoresNothing) {
+TEST_F(ScsiMultipathTest, CommonPathLoadsSharedStateOnlyWhenItChanged) {
+  ASSERT_EQ(Read(*a, na), status::kGood);  // the cache holds the current state
   const uint64_t loads = store->load_shared_calls(), stores = store->store_shared_calls();
   for (int i = 0; i < 10; ++i) ASSERT_EQ(Read(*a, na), status::kGood);
-  EXPECT_EQ(store->load_shared_calls() - loads, 10u);
+  EXPECT_EQ(store->load_shared_calls() - loads, 0u);  // fenced I/O proved the cache current
   EXPECT_EQ(store->store_shared_calls(), stores);
   RunIn(*a, na, Inquiry(false, 0, 96), 96);  // INQUIRY needs no shared state
-  EXPECT_EQ(store->load_shared_calls() - loads, 10u);
+  EXPECT_EQ(store->load_shared_calls() - loads, 0u);
+  // Another target changes the shared state: A's next read finds its fence stale and reloads once.
+  ASSERT_EQ(RunOut(*b, nb, ProutCdb(0, 0), ProutParams(0, 0x42)).status, status::kGood);
+  ASSERT_EQ(Read(*a, na), status::kGood);
+  EXPECT_EQ(store->load_shared_calls() - loads, 1u);
+  ASSERT_EQ(Read(*a, na), status::kGood);
+  EXPECT_EQ(store->load_shared_calls() - loads, 1u);
 }
 
 TEST_F(ScsiMultipathTest, CompareAndWriteIsAtomicAcrossProcesses) {

@@ -1,6 +1,7 @@
-// The cross-target guarantee any caching or sharing of shared-state loads must keep: a command
-// never acts on a load that was sent before it arrived, so a reservation another target took and
-// acknowledged before the command arrived binds it, even while an older load is still in flight.
+// The cross-target guarantee any caching or sharing of shared-state loads must keep: a reservation
+// another target took and acknowledged before a command arrived binds that command, even while an
+// older load is still in flight and the backend's cache still holds the state from before (the
+// command's I/O fence is found stale and it reruns on a fresh load).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -35,19 +36,23 @@ class GatedBackend final : public BlockBackend {
   }
 
   uint64_t Size() override { return inner_->Size(); }
-  IoStatus Read(uint64_t o, std::span<uint8_t> out) override { return inner_->Read(o, out); }
-  IoStatus Write(uint64_t o, std::span<const uint8_t> d) override { return inner_->Write(o, d); }
-  IoStatus Discard(uint64_t o, uint64_t n) override { return inner_->Discard(o, n); }
-  IoStatus Flush() override { return inner_->Flush(); }
+  IoStatus Read(uint64_t o, std::span<uint8_t> out, uint64_t f) override {
+    return inner_->Read(o, out, f);
+  }
+  IoStatus Write(uint64_t o, std::span<const uint8_t> d, uint64_t f) override {
+    return inner_->Write(o, d, f);
+  }
+  IoStatus Discard(uint64_t o, uint64_t n, uint64_t f) override { return inner_->Discard(o, n, f); }
+  IoStatus Flush(uint64_t f) override { return inner_->Flush(f); }
   IoStatus CompareAndWrite(uint64_t o, std::span<const uint8_t> c, std::span<const uint8_t> d,
-                           uint64_t* at) override {
-    return inner_->CompareAndWrite(o, c, d, at);
+                           uint64_t* at, uint64_t f) override {
+    return inner_->CompareAndWrite(o, c, d, at, f);
   }
-  IoStatus MapStatus(uint64_t o, uint64_t n, bool* m, uint64_t* r) override {
-    return inner_->MapStatus(o, n, m, r);
+  IoStatus MapStatus(uint64_t o, uint64_t n, bool* m, uint64_t* r, uint64_t f) override {
+    return inner_->MapStatus(o, n, m, r, f);
   }
-  IoStatus LoadShared(std::string* state, uint64_t* version) override {
-    const IoStatus st = inner_->LoadShared(state, version);
+  IoStatus LoadShared(bool may_cache, SharedLoad* out) override {
+    const IoStatus st = inner_->LoadShared(may_cache, out);
     std::unique_lock lk(mu_);
     if (hold_) {
       hold_ = false;
@@ -56,8 +61,9 @@ class GatedBackend final : public BlockBackend {
     }
     return st;
   }
-  IoStatus StoreShared(uint64_t expect, const std::string& state, uint64_t* v) override {
-    return inner_->StoreShared(expect, state, v);
+  IoStatus StoreShared(uint64_t expect, const std::string& state, uint64_t* v,
+                       uint64_t* f) override {
+    return inner_->StoreShared(expect, state, v, f);
   }
   uint64_t LuIdentity() override { return inner_->LuIdentity(); }
   std::string LuName() override { return inner_->LuName(); }
