@@ -1,12 +1,13 @@
 """Erasure-coded VDIs (dog vdi create -c D:P): a 2:1 VDI on 3 nodes keeps one strip of every
 object on each node; reads survive kill -9 of a sheep (decoded from parity); writes go on while it
 is away; after its restart recovery rebuilds its strips and dog vdi check is clean; a lost strip is
-rebuilt by dog vdi check. A 4:2 VDI on 6 nodes survives the loss of two sheep. Bad D:P and too few
+rebuilt by dog vdi check. A 4:2 VDI on 6 nodes takes a qemu-io write through Debian's tgtd
+and survives the loss of two sheep. Bad D:P and too few
 zones are clear usage errors."""
 import os
 import unittest
 
-from kelpie_harness import Cluster, KelpieTest
+from kelpie_harness import Cluster, KelpieTest, Tgtd, qemu_io
 
 MiB = 1 << 20
 
@@ -97,11 +98,23 @@ class ErasureCode(KelpieTest, unittest.TestCase):
     def test_4_2_on_6_nodes_loses_two(self):
         c = Cluster(self.procs, self.work.path, nodes=6, copies=3)
         c.dog_ok("vdi", "create", "-c", "4:2", "ec", "32M")
-        data = os.urandom(8 * MiB + 5555)
-        c.dog_ok("vdi", "write", "ec", "3", input=data)
+        data = bytearray(os.urandom(8 * MiB + 5555))
+        c.dog_ok("vdi", "write", "ec", "3", input=bytes(data))
+        # Debian's tgtd (sheepdog protocol) and qemu-io: a write across stripes, read back.
+        tgt = Tgtd(self.procs, self.work.path)
+        url = tgt.export("iqn.2026-11.io.kelpie.test:ec", "tcp:127.0.0.1:%d:ec" % c.ports[0],
+                         bstype="sheepdog")
+        rc, out = qemu_io(url, "write -P 0x5a %d 65536" % (MiB + 512))
+        self.assertEqual(rc, 0, out)
+        rc, out = qemu_io(url, "read -P 0x5a %d 65536" % (MiB + 512))
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("Pattern verification failed", out)
+        tgt.stop()
+        data[MiB + 512 - 3:MiB + 512 - 3 + 65536] = b"\x5a" * 65536
         c.kill9(4)
         c.kill9(5)
-        self.assertEqual(c.dog_ok("vdi", "read", "ec", "3", str(len(data)), port=c.ports[1]), data)
+        self.assertEqual(c.dog_ok("vdi", "read", "ec", "3", str(len(data)), port=c.ports[1]),
+                         bytes(data))
 
 
 if __name__ == "__main__":
