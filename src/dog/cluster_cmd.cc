@@ -42,31 +42,23 @@ void AddClusterCommands(CLI::App& app, Context& ctx) {
   auto copies = std::make_shared<std::string>("3");
   auto shift = std::make_shared<int>(int(proto::kDefaultBlockSizeShift));
   auto lock = std::make_shared<bool>(false);
-  format->add_option("-c,--copies", *copies, "number of copies (default 3)");
+  format->add_option("-c,--copies", *copies,
+                     "number of copies N, or D:P erasure coding (default 3)");
   format->add_option("-z,--block_size_shift", *shift,
                      "object size as a power of two (20..31, default 22)");
   format->add_flag("-l,--lock", *lock,
                    "enable VDI locking (always on; accepted for compatibility)");
   format->callback([&ctx, copies, shift] {
-    if (copies->find(':') != std::string::npos) {
-      throw DogError(kExitUsage, "erasure coding (-c D:P) is not supported yet");
-    }
-    int n = 0;
-    try {
-      n = std::stoi(*copies);
-    } catch (const std::exception&) {
-      n = 0;
-    }
-    if (n < 1 || n > int(proto::kMaxCopies)) {
-      throw DogError(kExitUsage, fmt::format("Invalid number of copies '{}' (1..{})", *copies,
-                                             proto::kMaxCopies));
-    }
+    const Redundancy r = ParseRedundancy(*copies);
     if (*shift < proto::kMinBlockSizeShift || *shift > proto::kMaxBlockSizeShift) {
       throw DogError(kExitUsage, fmt::format("Invalid block size shift {} (20..31)", *shift));
     }
+    CheckZonesFor(ctx, r);
     auto c = ctx.Connect();
-    const json body = {
-        {"copies", n}, {"copy_policy", 0}, {"block_size_shift", *shift}, {"lock", true}};
+    const json body = {{"copies", r.copies},
+                       {"copy_policy", r.copy_policy},
+                       {"block_size_shift", *shift},
+                       {"lock", true}};
     Check(c->Admin(proto::op::kMakeFs, body.dump(), nullptr), "Format failed");
   });
 
@@ -75,7 +67,8 @@ void AddClusterCommands(CLI::App& app, Context& ctx) {
     const std::string status = j.at("status");
     if (status == "running") {
       fmt::print("Cluster status: running, auto-recovery enabled\n\n");
-      fmt::print("Cluster store: plain with {} redundancy policy\n\n", j.at("copies").get<int>());
+      fmt::print("Cluster store: plain with {} redundancy policy\n\n",
+                 RedundancyText(j.at("copies").get<int>(), j.value("copy_policy", uint8_t(0))));
       const time_t ct = time_t(j.at("ctime").get<uint64_t>());
       fmt::print("Cluster created at {}\n", std::string(ctime(&ct)));
     } else {

@@ -46,6 +46,18 @@ int ExitCodeFor(uint32_t result);
 // A size argument, or DogError(kExitUsage).
 uint64_t SizeArg(const std::string& text);
 
+// `-c N` (copies) or `-c D:P` (erasure coding: copies D+P, copy_policy (D/2)<<4 | P).
+struct Redundancy {
+  int copies = 0;
+  uint8_t copy_policy = 0;
+};
+// Parses the -c argument; DogError(kExitUsage) with sheepdog's wording if invalid.
+Redundancy ParseRedundancy(const std::string& text);
+// How listings show a VDI's or the cluster's redundancy: "3", or "2:1" for erasure coding.
+std::string RedundancyText(int copies, uint8_t copy_policy);
+// DogError(kExitFailure) if the cluster has fewer zones than the strips of an erasure code.
+void CheckZonesFor(Context& ctx, const Redundancy& r);
+
 void AddClusterCommands(CLI::App& app, Context& ctx);
 void AddNodeCommands(CLI::App& app, Context& ctx);
 void AddVdiCommands(CLI::App& app, Context& ctx);

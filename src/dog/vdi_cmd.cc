@@ -112,13 +112,13 @@ void PrintVdi(const Inode& in, bool raw) {
   if (raw) {
     fmt::print("{} {} {} {} {} {} {} {:x} {} {} {}\n", kind, in.name, in.snap_id,
                StrNumber(in.vdi_size, true), StrNumber(mine * osz, true),
-               StrNumber(shared * osz, true), CreateTime(in, true), in.vdi_id, int(in.nr_copies),
-               in.tag, int(in.block_size_shift));
+               StrNumber(shared * osz, true), CreateTime(in, true), in.vdi_id,
+               RedundancyText(in.nr_copies, in.copy_policy), in.tag, int(in.block_size_shift));
   } else {
     fmt::print("{} {:<8} {:5} {:>7} {:>7} {:>7} {}  {:7x} {:>6} {:>13} {:3}\n", kind, in.name,
                in.snap_id, StrNumber(in.vdi_size, false), StrNumber(mine * osz, false),
-               StrNumber(shared * osz, false), CreateTime(in, false), in.vdi_id, int(in.nr_copies),
-               in.tag, int(in.block_size_shift));
+               StrNumber(shared * osz, false), CreateTime(in, false), in.vdi_id,
+               RedundancyText(in.nr_copies, in.copy_policy), in.tag, int(in.block_size_shift));
   }
 }
 
@@ -183,7 +183,7 @@ void AddVdiCommands(CLI::App& app, Context& ctx) {
   struct Args {
     std::string name, name2, size, snapshot, offset, length;
     bool prealloc = false;
-    int copies = 0;
+    std::string copies;
     int shift = 0;
     uint32_t index = UINT32_MAX;
   };
@@ -191,7 +191,8 @@ void AddVdiCommands(CLI::App& app, Context& ctx) {
 
   auto* create = vdi->add_subcommand("create", "create an image");
   create->add_flag("-P,--prealloc", a->prealloc, "preallocate every object");
-  create->add_option("-c,--copies", a->copies, "number of copies (default: the cluster's)");
+  create->add_option("-c,--copies", a->copies,
+                     "number of copies N, or D:P erasure coding (default: the cluster's)");
   create->add_option("-z,--block_size_shift", a->shift, "object size as a power of two");
   create->add_option("name", a->name)->required();
   create->add_option("size", a->size)->required();
@@ -204,11 +205,14 @@ void AddVdiCommands(CLI::App& app, Context& ctx) {
                                              StrNumber(proto::MaxVdiSize(uint8_t(shift)), false)));
     }
     if (a->name.size() >= proto::kMaxVdiLen) throw DogError(kExitUsage, "VDI name is too long");
+    const Redundancy red = a->copies.empty() ? Redundancy{} : ParseRedundancy(a->copies);
+    CheckZonesFor(ctx, red);
     auto c = ctx.Connect();
     proto::Header h;
     h.opcode = proto::op::kNewVdi;
     h.set_vdi_size(size);
-    h.set_vdi_copies(uint8_t(a->copies));
+    h.set_vdi_copies(uint8_t(red.copies));
+    h.set_vdi_copy_policy(red.copy_policy);
     h.set_block_size_shift(uint8_t(a->shift));
     const proto::Header r = c->Request(h, client::VdiNamePayload(a->name, "", false));
     if (r.result() == res::kVdiExist)
@@ -310,6 +314,7 @@ void AddVdiCommands(CLI::App& app, Context& ctx) {
     h.set_base_vdi_id(base);
     h.set_vdi_size(in.vdi_size);
     h.set_vdi_copies(in.nr_copies);
+    h.set_vdi_copy_policy(in.copy_policy);
     const proto::Header r = c->Request(h, client::VdiNamePayload(a->name2, "", false));
     if (r.result() == res::kVdiExist)
       throw DogError(kExitExists, "VDI " + a->name2 + " already exists");

@@ -61,6 +61,8 @@ inline constexpr uint8_t kLuStateCas = 0xB9;
 // object's first copy holder serializes them.
 inline constexpr uint8_t kCompareAndWriteObj = 0xBA;
 inline constexpr uint8_t kPeerCompareWrite = 0xA7;  // the serializing step on that holder
+// A write of an erasure-coded object, run (serialized) by its first strip holder.
+inline constexpr uint8_t kPeerEcWrite = 0xA8;
 }  // namespace op
 
 namespace flag {

@@ -8,7 +8,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "proto/ec.h"
 #include "proto/oid.h"
+#include "sheep/ec_gateway.h"
 #include "sheep/gateway.h"
 #include "sheep/ops.h"
 #include "sheep/peer_ops.h"
@@ -38,12 +40,13 @@ asio::awaitable<Reply> HandleMakeFs(Sheep& s, Request& req, const ClientInfo&) {
   }
   const int copies = body.value("copies", int(proto::kDefaultCopies));
   const int bss = body.value("block_size_shift", int(proto::kDefaultBlockSizeShift));
+  const int policy = body.value("copy_policy", 0);
   if (copies < 1 || copies > int(proto::kMaxCopies) || bss < proto::kMinBlockSizeShift ||
-      bss > proto::kMaxBlockSizeShift) {
+      bss > proto::kMaxBlockSizeShift || !ValidCopyPolicy(s, copies, policy)) {
     co_return Reply::Error(req.hdr, res::kInvalidParms);
   }
   nlohmann::json op_req = {{"type", "format"},        {"ctime", uint64_t(::time(nullptr))},
-                           {"copies", copies},        {"copy_policy", body.value("copy_policy", 0)},
+                           {"copies", copies},        {"copy_policy", policy},
                            {"block_size_shift", bss}, {"lock", body.value("lock", true)}};
   const json result = co_await s.SubmitClusterOp(std::move(op_req));
   co_return Reply::Error(req.hdr, result.value("result", uint32_t(res::kSystemError)));
@@ -130,6 +133,7 @@ asio::awaitable<Reply> HandleObjLocate(Sheep& s, Request& req, const ClientInfo&
 
 asio::awaitable<Reply> HandleCheckObj(Sheep& s, Request& req, const ClientInfo&) {
   const uint64_t oid = req.hdr.oid();
+  if (IsErasureCoded(s, oid)) co_return JsonReply(req.hdr, (co_await EcCheck(s, oid)).dump());
   const View v = s.view();
   const size_t copies =
       s.WithState([&](const ClusterState& st) { return st.CopiesOf(proto::OidToVid(oid)); });

@@ -34,6 +34,12 @@ size_t ClusterState::CopiesOf(uint32_t vid) const {
   return copies == 0 ? 1 : copies;
 }
 
+proto::EcPolicy ClusterState::EcOf(uint64_t oid) const {
+  if (!proto::IsDataOid(oid)) return {};
+  const VdiEntry* e = catalog.Find(proto::OidToVid(oid));
+  return proto::EcFromCopyPolicy(e != nullptr ? e->copy_policy : config.copy_policy);
+}
+
 uint64_t ClusterState::ObjectSizeOf(uint32_t vid) const {
   const VdiEntry* e = catalog.Find(vid);
   return uint64_t(1) << (e != nullptr ? e->block_size_shift : config.block_size_shift);

@@ -14,6 +14,7 @@
 #include "cluster/membership.h"
 #include "cluster/node.h"
 #include "cluster/ring.h"
+#include "proto/ec.h"
 #include "sheep/lock_table.h"
 #include "sheep/vdi_catalog.h"
 
@@ -59,6 +60,8 @@ class ClusterState {
   std::vector<cluster::NodeInfo> MembersAt(uint32_t epoch) const;
   // Copies of objects of `vid`: the VDI's own, else the cluster default; capped at the zones.
   size_t CopiesOf(uint32_t vid) const;
+  // The erasure code of a data object (its VDI's copy policy); none for inodes and other objects.
+  proto::EcPolicy EcOf(uint64_t oid) const;
   // Object size of a VDI's data objects.
   uint64_t ObjectSizeOf(uint32_t vid) const;
 

@@ -7,6 +7,7 @@
 #include "proto/inode.h"
 #include "proto/oid.h"
 #include "sheep/asio_util.h"
+#include "sheep/ec_gateway.h"
 #include "sheep/peer_ops.h"
 #include "sheep/sheep.h"
 
@@ -19,39 +20,11 @@ namespace res = proto::res;
 namespace {
 
 constexpr auto kRetryFor = std::chrono::seconds(60);
+constexpr auto kSerializedWait = std::chrono::seconds(30);
 
 asio::awaitable<void> Sleep(Sheep& s, std::chrono::milliseconds d) {
   asio::steady_timer t(s.io(), d);
   co_await t.async_wait(use_awaitable);
-}
-
-std::vector<cluster::NodeInfo> Placement(Sheep& s, const View& v, uint64_t oid) {
-  const size_t copies =
-      s.WithState([&](const ClusterState& st) { return st.CopiesOf(proto::OidToVid(oid)); });
-  return v.ring->PlaceNodes(oid, copies);
-}
-
-// Sends the same peer request to every node at once and collects the replies in node order.
-asio::awaitable<std::vector<Reply>> CallAll(Sheep& s, const std::vector<cluster::NodeInfo>& nodes,
-                                            const Header& hdr, std::span<const uint8_t> data) {
-  using Done = asio::experimental::concurrent_channel<void(asio::error_code, size_t, Reply)>;
-  auto done = std::make_shared<Done>(s.io(), nodes.size());
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    asio::co_spawn(
-        s.io(),
-        [&s, node = nodes[i], hdr, data, done, i]() -> asio::awaitable<void> {
-          Reply r = co_await PeerCall(s, node, hdr, data);
-          done->try_send(asio::error_code{}, i, std::move(r));
-        },
-        asio::detached);
-  }
-  std::vector<Reply> out(nodes.size());
-  for (size_t n = 0; n < nodes.size(); ++n) {
-    auto [ec, i, r] = co_await done->async_receive(kTuple);
-    if (ec) break;
-    out[i] = std::move(r);
-  }
-  co_return out;
 }
 
 // Waits out an epoch disagreement; returns false when the caller should give up.
@@ -76,6 +49,63 @@ bool IsRetryable(uint32_t rc) {
 // Runs a mutation on every copy, retrying across epoch changes.
 asio::awaitable<uint32_t> FanOut(Sheep& s, uint64_t oid, Header hdr,
                                  std::span<const uint8_t> data) {
+  co_return co_await RetryAcrossEpochs(
+      s, oid, hdr.opcode, [&](const View& v) -> asio::awaitable<uint32_t> {
+        const auto nodes = PlacementOf(s, v, oid);
+        hdr.epoch = v.epoch;
+        co_return WorstResult(
+            co_await CallEach(s, nodes, std::vector<Header>(nodes.size(), hdr),
+                              std::vector<std::span<const uint8_t>>(nodes.size(), data)));
+      });
+}
+
+}  // namespace
+
+std::vector<cluster::NodeInfo> PlacementOf(Sheep& s, const View& v, uint64_t oid) {
+  const size_t copies =
+      s.WithState([&](const ClusterState& st) { return st.CopiesOf(proto::OidToVid(oid)); });
+  return v.ring->PlaceNodes(oid, copies);
+}
+
+asio::awaitable<std::vector<Reply>> CallEach(Sheep& s, const std::vector<cluster::NodeInfo>& nodes,
+                                             std::vector<Header> hdrs,
+                                             std::vector<std::span<const uint8_t>> data) {
+  using Done = asio::experimental::concurrent_channel<void(asio::error_code, size_t, Reply)>;
+  auto done = std::make_shared<Done>(s.io(), nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    asio::co_spawn(
+        s.io(),
+        [&s, node = nodes[i], hdr = hdrs[i], d = data[i], done, i]() -> asio::awaitable<void> {
+          Reply r = co_await PeerCall(s, node, hdr, d);
+          done->try_send(asio::error_code{}, i, std::move(r));
+        },
+        asio::detached);
+  }
+  std::vector<Reply> out(nodes.size());
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    auto [ec, i, r] = co_await done->async_receive(kTuple);
+    if (ec) break;
+    out[i] = std::move(r);
+  }
+  co_return out;
+}
+
+uint32_t WorstResult(const std::vector<Reply>& replies) {
+  uint32_t retry = res::kSuccess, error = res::kSuccess;
+  for (const Reply& r : replies) {
+    if (r.result() == res::kSuccess) continue;
+    if (IsRetryable(r.result())) {
+      retry = retry == res::kSuccess ? r.result() : retry;
+    } else if (error == res::kSuccess) {
+      error = r.result();
+    }
+  }
+  return retry != res::kSuccess ? retry : error;
+}
+
+asio::awaitable<uint32_t> RetryAcrossEpochs(
+    Sheep& s, uint64_t oid, uint8_t opcode,
+    std::function<asio::awaitable<uint32_t>(const View&)> attempt) {
   const auto deadline = std::chrono::steady_clock::now() + kRetryFor;
   for (;;) {
     const View v = s.view();
@@ -84,29 +114,51 @@ asio::awaitable<uint32_t> FanOut(Sheep& s, uint64_t oid, Header hdr,
       continue;
     }
     if (!v.formatted) co_return res::kWaitForFormat;
-    const auto nodes = Placement(s, v, oid);
-    if (nodes.empty()) co_return res::kHalt;
-    hdr.epoch = v.epoch;
-    const std::vector<Reply> replies = co_await CallAll(s, nodes, hdr, data);
-    uint32_t retry = res::kSuccess, error = res::kSuccess;
-    for (const Reply& r : replies) {
-      if (r.result() == res::kSuccess) continue;
-      if (IsRetryable(r.result())) {
-        retry = retry == res::kSuccess ? r.result() : retry;
-      } else if (error == res::kSuccess) {
-        error = r.result();
-      }
-    }
-    if (retry == res::kSuccess) co_return error;
-    if (!co_await AwaitEpochChange(s, v, retry, deadline)) {
-      spdlog::error("gateway: opcode {:#x} on {:016x} gave up at epoch {}: {}", hdr.opcode, oid,
-                    v.epoch, proto::ResultText(retry));
+    if (v.ring->nodes().empty()) co_return res::kHalt;
+    const uint32_t rc = co_await attempt(v);
+    if (!IsRetryable(rc)) co_return rc;
+    if (!co_await AwaitEpochChange(s, v, rc, deadline)) {
+      spdlog::error("gateway: opcode {:#x} on {:016x} gave up at epoch {}: {}", opcode, oid,
+                    v.epoch, proto::ResultText(rc));
       co_return res::kEio;
     }
   }
 }
 
-}  // namespace
+asio::awaitable<uint32_t> Serialized(Sheep& s, uint64_t oid,
+                                     std::function<asio::awaitable<uint32_t>()> fn) {
+  const auto deadline = std::chrono::steady_clock::now() + kSerializedWait;
+  asio::steady_timer pause(s.io());
+  while (!s.TryBusy(oid)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      spdlog::error("serialized request on {:016x}: object busy for {}s", oid,
+                    kSerializedWait.count());
+      co_return res::kSystemError;
+    }
+    pause.expires_after(std::chrono::microseconds(200));
+    co_await pause.async_wait(asio::use_awaitable);
+  }
+  struct Release {
+    Sheep& s;
+    uint64_t oid;
+    ~Release() { s.Unbusy(oid); }
+  } release{s, oid};
+  co_return co_await fn();
+}
+
+asio::awaitable<Reply> ForwardToFirstHolder(Sheep& s, Header h, std::span<const uint8_t> data) {
+  const uint64_t oid = h.oid();
+  Reply r = Reply::Error(h, res::kSystemError);
+  h.Set<uint8_t>(35, peer_flag::kNoEpochCheck);
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const auto nodes = PlacementOf(s, s.view(), oid);
+    if (nodes.empty()) co_return Reply::Error(h, res::kSystemError);
+    r = co_await PeerCall(s, nodes.front(), h, data);
+    if (r.result() != res::kNetwork) break;
+    co_await Sleep(s, std::chrono::milliseconds(100));
+  }
+  co_return r;
+}
 
 uint64_t ObjectSize(Sheep& s, uint64_t oid) {
   if (proto::IsInodeOid(oid)) return proto::kInodeObjectSize;
@@ -115,60 +167,53 @@ uint64_t ObjectSize(Sheep& s, uint64_t oid) {
 
 asio::awaitable<uint32_t> GatewayRead(Sheep& s, uint64_t oid, uint64_t offset, uint32_t len,
                                       std::vector<uint8_t>& out) {
-  const auto deadline = std::chrono::steady_clock::now() + kRetryFor;
+  if (IsErasureCoded(s, oid)) co_return co_await EcRead(s, oid, offset, len, out);
   Header hdr;
   hdr.opcode = proto::op::kPeerRead;
   hdr.set_oid(oid);
   hdr.set_offset(uint32_t(offset));
   hdr.data_length = len;
-  for (;;) {
-    const View v = s.view();
-    if (!v.serving) {
-      if (!co_await s.WaitServing()) co_return res::kHalt;
-      continue;
-    }
-    if (!v.formatted) co_return res::kWaitForFormat;
-    auto nodes = Placement(s, v, oid);
-    if (nodes.empty()) co_return res::kHalt;
-    // Prefer the local copy: no network hop.
-    for (size_t i = 1; i < nodes.size(); ++i) {
-      if (nodes[i] == s.self()) std::swap(nodes[0], nodes[i]);
-    }
-    hdr.epoch = v.epoch;
-    // Every copy of the current placement is equally current: the first that answers wins.
-    // A copy that says "no such object" is authoritative (writes reach every copy); an
-    // unreachable one is not, so only unreachable copies make the read wait for a new epoch.
-    uint32_t retry = res::kSuccess, error = res::kSuccess;
-    bool no_obj = false;
-    for (const auto& node : nodes) {
-      Reply r = co_await PeerCall(s, node, hdr, {});
-      const uint32_t rc = r.result();
-      if (rc == res::kSuccess) {
-        out = std::move(r.data);
-        out.resize(len);
-        co_return res::kSuccess;
-      }
-      if (rc == res::kOldNodeVer || rc == res::kNewNodeVer) {
-        retry = rc;
-        break;
-      }
-      if (rc == res::kNoObj)
-        no_obj = true;
-      else if (rc == res::kNetwork)
-        retry = rc;
-      else
-        error = rc;
-    }
-    if (retry != res::kOldNodeVer && retry != res::kNewNodeVer) {
-      if (no_obj) co_return res::kNoObj;
-      if (error != res::kSuccess) co_return error;
-    }
-    if (!co_await AwaitEpochChange(s, v, retry, deadline)) co_return res::kEio;
-  }
+  co_return co_await RetryAcrossEpochs(s, oid, hdr.opcode,
+                                       [&](const View& v) -> asio::awaitable<uint32_t> {
+                                         auto nodes = PlacementOf(s, v, oid);
+                                         // Prefer the local copy: no network hop.
+                                         for (size_t i = 1; i < nodes.size(); ++i) {
+                                           if (nodes[i] == s.self()) std::swap(nodes[0], nodes[i]);
+                                         }
+                                         hdr.epoch = v.epoch;
+                                         // Every copy of the current placement is equally current:
+                                         // the first that answers wins. A copy that says "no such
+                                         // object" is authoritative (writes reach every copy); an
+                                         // unreachable one is not, so only unreachable copies make
+                                         // the read wait for a new epoch.
+                                         uint32_t retry = res::kSuccess, error = res::kSuccess;
+                                         bool no_obj = false;
+                                         for (const auto& node : nodes) {
+                                           Reply r = co_await PeerCall(s, node, hdr, {});
+                                           const uint32_t rc = r.result();
+                                           if (rc == res::kSuccess) {
+                                             out = std::move(r.data);
+                                             out.resize(len);
+                                             co_return res::kSuccess;
+                                           }
+                                           if (rc == res::kOldNodeVer || rc == res::kNewNodeVer)
+                                             co_return rc;
+                                           if (rc == res::kNoObj)
+                                             no_obj = true;
+                                           else if (rc == res::kNetwork)
+                                             retry = rc;
+                                           else
+                                             error = rc;
+                                         }
+                                         if (no_obj) co_return res::kNoObj;
+                                         if (error != res::kSuccess) co_return error;
+                                         co_return retry;
+                                       });
 }
 
 asio::awaitable<uint32_t> GatewayWrite(Sheep& s, uint64_t oid, uint64_t offset,
                                        std::span<const uint8_t> data) {
+  if (IsErasureCoded(s, oid)) co_return co_await EcWrite(s, oid, offset, data, EcMode::kWrite);
   Header hdr;
   hdr.opcode = proto::op::kPeerWrite;
   hdr.flags = proto::flag::kCmdWrite;
@@ -180,6 +225,9 @@ asio::awaitable<uint32_t> GatewayWrite(Sheep& s, uint64_t oid, uint64_t offset,
 asio::awaitable<uint32_t> GatewayCreate(Sheep& s, uint64_t oid, uint64_t obj_size, uint64_t offset,
                                         std::span<const uint8_t> data,
                                         const ClientRange* keep_existing) {
+  if (IsErasureCoded(s, oid)) {
+    co_return co_await EcWrite(s, oid, offset, data, EcMode::kCreate, keep_existing);
+  }
   Header hdr;
   hdr.opcode = proto::op::kPeerCreateWrite;
   hdr.flags = proto::flag::kCmdWrite;
@@ -195,6 +243,7 @@ asio::awaitable<uint32_t> GatewayCreate(Sheep& s, uint64_t oid, uint64_t obj_siz
 }
 
 asio::awaitable<uint32_t> GatewayRemove(Sheep& s, uint64_t oid) {
+  if (IsErasureCoded(s, oid)) co_return co_await EcRemove(s, oid);
   Header hdr;
   hdr.opcode = proto::op::kPeerRemove;
   hdr.set_oid(oid);

@@ -6,12 +6,17 @@
 #pragma once
 #include <asio.hpp>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
+
+#include "cluster/node.h"
+#include "sheep/request.h"
 
 namespace kelpie::sheep {
 
 class Sheep;
+struct View;
 
 // Reads len bytes at offset of oid into out (resized). Returns a proto::res code.
 asio::awaitable<uint32_t> GatewayRead(Sheep& s, uint64_t oid, uint64_t offset, uint32_t len,
@@ -36,5 +41,32 @@ asio::awaitable<uint32_t> GatewayRemove(Sheep& s, uint64_t oid);
 
 // Size of an object: the VDI's object size for data objects, the full inode size for inodes.
 uint64_t ObjectSize(Sheep& s, uint64_t oid);
+
+// --- Building blocks shared by the replicated and the erasure-coded gateway (ec_gateway.h).
+
+// The nodes holding oid's copies (or strips, in strip order) in view v.
+std::vector<cluster::NodeInfo> PlacementOf(Sheep& s, const View& v, uint64_t oid);
+// Sends hdrs[i] with data[i] to nodes[i], all at once; the replies in node order.
+asio::awaitable<std::vector<Reply>> CallEach(Sheep& s, const std::vector<cluster::NodeInfo>& nodes,
+                                             std::vector<proto::Header> hdrs,
+                                             std::vector<std::span<const uint8_t>> data);
+// The first retryable result among replies (epoch disagreement, unreachable node), else the
+// first error, else kSuccess.
+uint32_t WorstResult(const std::vector<Reply>& replies);
+// Runs attempt(view) on the current view until its result is not an epoch disagreement or an
+// unreachable node, waiting for the epoch to move in between (60 s at most, then kEio). Also
+// waits while this sheep may not serve, and answers WAIT_FOR_FORMAT / HALT without a ring.
+asio::awaitable<uint32_t> RetryAcrossEpochs(
+    Sheep& s, uint64_t oid, uint8_t opcode,
+    std::function<asio::awaitable<uint32_t>(const View&)> attempt);
+// Runs fn while this sheep marks oid busy: callers with the same oid run one at a time (waiting
+// up to 30 s for their turn, then kSystemError). The object's first copy holder is where every
+// gateway sends such requests (ForwardToFirstHolder), so they are serialized cluster-wide.
+asio::awaitable<uint32_t> Serialized(Sheep& s, uint64_t oid,
+                                     std::function<asio::awaitable<uint32_t>()> fn);
+// Sends a peer request about h.oid() to the holder of its first copy, retrying while that node
+// is unreachable (its successor takes over once membership moves on).
+asio::awaitable<Reply> ForwardToFirstHolder(Sheep& s, proto::Header h,
+                                            std::span<const uint8_t> data);
 
 }  // namespace kelpie::sheep

@@ -8,6 +8,7 @@
 #include "proto/inode.h"
 #include "proto/oid.h"
 #include "sheep/coherence.h"
+#include "sheep/ec_gateway.h"
 #include "sheep/gateway.h"
 #include "sheep/ops.h"
 #include "sheep/peer_ops.h"
@@ -138,29 +139,11 @@ asio::awaitable<Reply> HandleFlushVdi(Sheep&, Request& req, const ClientInfo&) {
 
 namespace {
 
-constexpr auto kCompareWriteWait = std::chrono::seconds(30);
-
 // Compares the object's bytes at h.offset() with the first half of data and, if equal, writes the
-// second half there; requests for one object wait for each other on this sheep.
-asio::awaitable<Reply> SerializedCompareWrite(Sheep& s, const Header& h,
-                                              std::span<const uint8_t> data) {
+// second half there. The caller has serialized the object's compare-and-writes (and, for an
+// erasure-coded object, all its writes) on this sheep.
+asio::awaitable<Reply> CompareWrite(Sheep& s, const Header& h, std::span<const uint8_t> data) {
   const uint64_t oid = h.oid();
-  const auto deadline = std::chrono::steady_clock::now() + kCompareWriteWait;
-  asio::steady_timer pause(s.io());
-  while (!s.TryBusy(oid)) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      spdlog::error("compare-and-write of {:016x}: object busy for {}s", oid,
-                    kCompareWriteWait.count());
-      co_return Reply::Error(h, res::kSystemError);
-    }
-    pause.expires_after(std::chrono::microseconds(200));
-    co_await pause.async_wait(asio::use_awaitable);
-  }
-  struct Release {
-    Sheep& s;
-    uint64_t oid;
-    ~Release() { s.Unbusy(oid); }
-  } release{s, oid};
   const size_t n = data.size() / 2;
   std::vector<uint8_t> cur;
   uint32_t rc = co_await GatewayRead(s, oid, h.offset(), uint32_t(n), cur);
@@ -171,7 +154,11 @@ asio::awaitable<Reply> SerializedCompareWrite(Sheep& s, const Header& h,
     r.hdr.set_rsp_offset(uint64_t(diff.first - cur.begin()));
     co_return r;
   }
-  rc = co_await GatewayWrite(s, oid, h.offset(), data.subspan(n));
+  if (IsErasureCoded(s, oid)) {
+    rc = co_await EcWriteSerialized(s, oid, h.offset(), data.subspan(n), EcMode::kWrite, nullptr);
+  } else {
+    rc = co_await GatewayWrite(s, oid, h.offset(), data.subspan(n));
+  }
   co_return Reply::Error(h, rc);
 }
 
@@ -190,29 +177,22 @@ asio::awaitable<Reply> HandleCompareAndWriteObj(Sheep& s, Request& req, const Cl
   }
   if (uint32_t rc = CheckCoherence(s, h, c); rc != res::kSuccess) co_return Reply::Error(h, rc);
   if (IsReadonly(s, oid, c)) co_return Reply::Error(h, res::kReadonly);
-  Reply r;
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    const View v = s.view();
-    const size_t copies =
-        s.WithState([&](const ClusterState& st) { return st.CopiesOf(proto::OidToVid(oid)); });
-    const auto nodes = v.ring->PlaceNodes(oid, copies);
-    if (nodes.empty()) co_return Reply::Error(h, res::kSystemError);
-    Header ph = h;
-    ph.opcode = proto::op::kPeerCompareWrite;
-    ph.Set<uint8_t>(35, peer_flag::kNoEpochCheck);
-    r = co_await PeerCall(s, nodes.front(), ph, req.data);
-    if (r.result() != res::kNetwork) break;
-    // The serializing holder is gone; once membership moves on, its successor takes over.
-    asio::steady_timer pause(s.io(), std::chrono::milliseconds(100));
-    co_await pause.async_wait(asio::use_awaitable);
-  }
+  Header ph = h;
+  ph.opcode = proto::op::kPeerCompareWrite;
+  const Reply r = co_await ForwardToFirstHolder(s, ph, req.data);
   Reply out = Reply::Error(h, r.result());
   out.hdr.set_rsp_offset(r.hdr.rsp_offset());
   co_return out;
 }
 
 asio::awaitable<Reply> HandlePeerCompareWrite(Sheep& s, Request& req, const ClientInfo&) {
-  co_return co_await SerializedCompareWrite(s, req.hdr, req.data);
+  Reply r;
+  const uint32_t rc = co_await Serialized(s, req.hdr.oid(), [&]() -> asio::awaitable<uint32_t> {
+    r = co_await CompareWrite(s, req.hdr, req.data);
+    co_return r.result();
+  });
+  if (rc != r.result()) co_return Reply::Error(req.hdr, rc);  // never got its turn
+  co_return r;
 }
 
 }  // namespace kelpie::sheep

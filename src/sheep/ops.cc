@@ -5,6 +5,7 @@
 #include <array>
 
 #include "proto/constants.h"
+#include "sheep/ec_gateway.h"
 #include "sheep/peer_ops.h"
 #include "sheep/sheep.h"
 
@@ -56,6 +57,7 @@ constexpr OpInfo kOps[] = {
     {op::kPeerObjExists,     "PEER_OBJ_EXISTS",      HandlePeerObjExists,     false},
     {op::kPeerWaitSeq,       "PEER_WAIT_SEQ",        HandlePeerWaitSeq,       false},
     {op::kPeerCompareWrite,  "PEER_COMPARE_WRITE",   HandlePeerCompareWrite,  false},
+    {op::kPeerEcWrite,       "PEER_EC_WRITE",        HandlePeerEcWrite,       false},
 };
 // clang-format on
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "proto/ec.h"
 #include "sheep/sheep.h"
 
 namespace kelpie::sheep {
@@ -33,7 +34,8 @@ asio::awaitable<Reply> HandlePeerRead(Sheep& s, Request& req, const ClientInfo&)
   if (!recovery_read) {
     if (uint32_t rc = CheckEpoch(s, h); rc != res::kSuccess) co_return Reply::Error(h, rc);
   }
-  const uint64_t oid = h.oid();
+  const uint64_t oid = proto::StoreKeyOf(h);  // the object's copy, or one strip of it
+  if (oid == 0) co_return Reply::Error(h, res::kInvalidParms);
   if (!s.store().Exists(oid)) {
     if (recovery_read) {
       if (pf & peer_flag::kAllowStale) {
@@ -68,7 +70,8 @@ asio::awaitable<Reply> HandlePeerRead(Sheep& s, Request& req, const ClientInfo&)
 asio::awaitable<Reply> HandlePeerWrite(Sheep& s, Request& req, const ClientInfo&) {
   const Header& h = req.hdr;
   if (uint32_t rc = CheckEpoch(s, h); rc != res::kSuccess) co_return Reply::Error(h, rc);
-  const uint64_t oid = h.oid();
+  const uint64_t oid = proto::StoreKeyOf(h);
+  if (oid == 0) co_return Reply::Error(h, res::kInvalidParms);
   if (uint32_t rc = co_await s.recovery().EnsureLocal(oid); rc != res::kSuccess) {
     co_return Reply::Error(h, rc);
   }
@@ -80,7 +83,8 @@ asio::awaitable<Reply> HandlePeerCreateWrite(Sheep& s, Request& req, const Clien
   const Header& h = req.hdr;
   if (uint32_t rc = CheckEpoch(s, h); rc != res::kSuccess) co_return Reply::Error(h, rc);
   const uint64_t obj_size = h.cow_oid();  // peer view: the object's size travels here
-  if (obj_size == 0 || h.offset() + req.data.size() > obj_size) {
+  const uint64_t key = proto::StoreKeyOf(h);
+  if (key == 0 || obj_size == 0 || h.offset() + req.data.size() > obj_size) {
     co_return Reply::Error(h, res::kInvalidParms);
   }
   const bool keep = (PeerFlags(h) & peer_flag::kKeepExisting) != 0;
@@ -90,14 +94,14 @@ asio::awaitable<Reply> HandlePeerCreateWrite(Sheep& s, Request& req, const Clien
     co_return Reply::Error(h, res::kInvalidParms);
   }
   // A copy elsewhere that recovery has not brought here yet counts as existing: pull it first.
-  if (keep) co_await s.recovery().EnsureLocal(h.oid());
-  std::lock_guard lk(s.recovery().ObjectLock(h.oid()));
+  if (keep) co_await s.recovery().EnsureLocal(key);
+  std::lock_guard lk(s.recovery().ObjectLock(key));
   // Checked under the lock: another client's create of the object may have landed meanwhile.
-  if (keep && s.store().Exists(h.oid())) {
+  if (keep && s.store().Exists(key)) {
     const auto part = std::span<const uint8_t>(req.data).subspan(from - h.offset(), len);
-    co_return Reply::Error(h, s.store().Write(h.oid(), from, part));
+    co_return Reply::Error(h, s.store().Write(key, from, part));
   }
-  co_return Reply::Error(h, s.store().CreateAndWrite(h.oid(), obj_size, h.offset(), req.data));
+  co_return Reply::Error(h, s.store().CreateAndWrite(key, obj_size, h.offset(), req.data));
 }
 
 asio::awaitable<Reply> HandlePeerWaitSeq(Sheep& s, Request& req, const ClientInfo&) {
@@ -108,9 +112,11 @@ asio::awaitable<Reply> HandlePeerWaitSeq(Sheep& s, Request& req, const ClientInf
 asio::awaitable<Reply> HandlePeerRemove(Sheep& s, Request& req, const ClientInfo&) {
   const Header& h = req.hdr;
   if (uint32_t rc = CheckEpoch(s, h); rc != res::kSuccess) co_return Reply::Error(h, rc);
-  std::lock_guard lk(s.recovery().ObjectLock(h.oid()));
-  s.store().DropStale(h.oid());
-  const uint32_t rc = s.store().Remove(h.oid());
+  const uint64_t key = proto::StoreKeyOf(h);
+  if (key == 0) co_return Reply::Error(h, res::kInvalidParms);
+  std::lock_guard lk(s.recovery().ObjectLock(key));
+  s.store().DropStale(key);
+  const uint32_t rc = s.store().Remove(key);
   co_return Reply::Error(h, rc == res::kNoObj ? res::kSuccess : rc);
 }
 
@@ -128,7 +134,8 @@ asio::awaitable<Reply> HandlePeerObjList(Sheep& s, Request& req, const ClientInf
 }
 
 asio::awaitable<Reply> HandlePeerObjExists(Sheep& s, Request& req, const ClientInfo&) {
-  co_return Reply::Error(req.hdr, s.store().Exists(req.hdr.oid()) ? res::kSuccess : res::kNoObj);
+  const uint64_t key = proto::StoreKeyOf(req.hdr);
+  co_return Reply::Error(req.hdr, key != 0 && s.store().Exists(key) ? res::kSuccess : res::kNoObj);
 }
 
 asio::awaitable<Reply> PeerCall(Sheep& s, const cluster::NodeInfo& node, Header hdr,
@@ -157,11 +164,11 @@ asio::awaitable<uint32_t> PeerListObjects(Sheep& s, const cluster::NodeInfo& nod
   co_return res::kSuccess;
 }
 
-asio::awaitable<uint32_t> PeerReadWhole(Sheep& s, const cluster::NodeInfo& node, uint64_t oid,
+asio::awaitable<uint32_t> PeerReadWhole(Sheep& s, const cluster::NodeInfo& node, uint64_t key,
                                         bool allow_stale, std::vector<uint8_t>& out) {
   Header h;
   h.opcode = proto::op::kPeerRead;
-  h.set_oid(oid);
+  proto::SetStoreKey(h, key);
   h.Set<uint8_t>(35, uint8_t(peer_flag::kWhole | peer_flag::kNoEpochCheck |
                              (allow_stale ? peer_flag::kAllowStale : 0)));
   Reply r = co_await PeerCall(s, node, h, {});

@@ -2,6 +2,10 @@
 // create, remove, list). The handlers run on the storage sheep; the Peer* functions are the
 // calling side, and call the local handler directly when the node is this sheep.
 //
+// Requests about one strip of an erasure-coded object name it by the object's oid, a non-zero
+// copy_policy and the strip's ec_index (proto/ec.h StoreKeyOf); the store keeps it under its
+// strip key. Object lists (kPeerObjList) list store keys.
+//
 // Every peer request carries the sender's epoch. A storage sheep refuses a request from another
 // epoch (kOldNodeVer / kNewNodeVer) so a gateway never writes to a placement that is no longer
 // current; the gateway then waits for the epochs to agree and retries.
@@ -46,7 +50,8 @@ asio::awaitable<Reply> PeerCall(Sheep& s, const cluster::NodeInfo& node, proto::
 
 asio::awaitable<uint32_t> PeerListObjects(Sheep& s, const cluster::NodeInfo& node,
                                           std::vector<uint64_t>& out);
-asio::awaitable<uint32_t> PeerReadWhole(Sheep& s, const cluster::NodeInfo& node, uint64_t oid,
+// Reads a whole stored copy (key: an oid, or a strip key, proto/ec.h), any epoch.
+asio::awaitable<uint32_t> PeerReadWhole(Sheep& s, const cluster::NodeInfo& node, uint64_t key,
                                         bool allow_stale, std::vector<uint8_t>& out);
 
 }  // namespace kelpie::sheep

@@ -2,11 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 
+#include "proto/ec.h"
 #include "proto/oid.h"
 #include "sheep/asio_util.h"
+#include "sheep/erasure_code.h"
 #include "sheep/peer_ops.h"
 #include "sheep/sheep.h"
 
@@ -50,32 +53,45 @@ asio::awaitable<void> Recovery::Run(uint32_t epoch) {
     all.insert(oids.begin(), oids.end());
     if (!Current(epoch)) co_return;
   }
-  // Decide what this sheep must pull and what it must set aside.
-  std::vector<uint64_t> pending;
-  for (uint64_t oid : all) {
-    const size_t copies =
-        sheep_.WithState([&](const ClusterState& s) { return s.CopiesOf(proto::OidToVid(oid)); });
-    bool mine = false;
-    for (const auto& n : v.ring->PlaceNodes(oid, copies)) mine |= n == sheep_.self();
-    const bool have = sheep_.store().Exists(oid);
+  // Every strip of an erasure-coded object is wanted somewhere, even one no node has any more.
+  for (uint64_t key : std::vector<uint64_t>(all.begin(), all.end())) {
+    if (!proto::IsStripKey(key)) continue;
+    const uint64_t oid = proto::ObjectOfKey(key);
+    const auto ec = sheep_.WithState([&](const ClusterState& s) { return s.EcOf(oid); });
+    for (int i = 0; i < ec.strips(); ++i) all.insert(proto::StripKey(oid, i));
+  }
+  // Decide what this sheep must pull and what it must set aside. A strip this sheep no longer
+  // holds is set aside only after its own pulls: the node that should hold it now may rebuild
+  // its strip from it, or the strips this sheep rebuilds may need it.
+  std::vector<uint64_t> pending, leaving_strips;
+  for (uint64_t key : all) {
+    const bool mine = HoldsHere(v, key);
+    const bool have = sheep_.store().Exists(key);
     if (mine && !have) {
-      pending.push_back(oid);
+      pending.push_back(key);
+    } else if (!mine && have && proto::IsStripKey(key)) {
+      leaving_strips.push_back(key);
     } else if (!mine && have) {
-      std::lock_guard lk(ObjectLock(oid));
-      sheep_.store().MoveToStale(oid, epoch);
+      std::lock_guard lk(ObjectLock(key));
+      sheep_.store().MoveToStale(key, epoch);
     }
   }
   total_ = pending.size();
   if (!pending.empty())
     spdlog::info("recovery epoch {}: {} objects to pull", epoch, pending.size());
   for (uint64_t oid : pending) {
-    if (!Current(epoch)) co_return;
+    if (!Current(epoch)) break;
     const uint32_t rc = co_await EnsureLocal(oid);
     if (rc != proto::res::kSuccess) {
       spdlog::error("recovery epoch {}: object {:016x} not recovered: {}", epoch, oid,
                     proto::ResultText(rc));
     }
     ++done_;
+  }
+  // Also when a newer epoch began meanwhile: these strips missed this epoch's writes.
+  for (uint64_t key : leaving_strips) {
+    std::lock_guard lk(ObjectLock(key));
+    sheep_.store().MoveToStale(key, epoch);
   }
   if (Current(epoch)) {
     complete_ = true;
@@ -113,7 +129,20 @@ asio::awaitable<uint32_t> Recovery::EnsureLocal(uint64_t oid) {
   co_return rc;
 }
 
+bool Recovery::HoldsHere(const View& v, uint64_t key) const {
+  const uint64_t oid = proto::ObjectOfKey(key);
+  const size_t copies =
+      sheep_.WithState([&](const ClusterState& s) { return s.CopiesOf(proto::OidToVid(oid)); });
+  const auto nodes = v.ring->PlaceNodes(oid, copies);
+  if (proto::IsStripKey(key)) {
+    const size_t strip = size_t(proto::StripOfKey(key));
+    return strip < nodes.size() && nodes[strip] == sheep_.self();
+  }
+  return std::find(nodes.begin(), nodes.end(), sheep_.self()) != nodes.end();
+}
+
 asio::awaitable<uint32_t> Recovery::Fetch(uint64_t oid) {
+  if (proto::IsStripKey(oid)) co_return co_await FetchStrip(oid);
   // Candidates: the holders of earlier epochs that are still members, newest epoch first, then
   // every other member.
   std::vector<cluster::NodeInfo> candidates;
@@ -153,6 +182,65 @@ asio::awaitable<uint32_t> Recovery::Fetch(uint64_t oid) {
         co_return StoreRecovered(oid, *mine, "own stale copy");
     }
   }
+  co_return proto::res::kNoObj;
+}
+
+// A strip: a live copy of the same strip if some node has one (the placement moved), else
+// rebuilt from D other strips — live ones first, then including stale ones — else this sheep's
+// own stale copy.
+asio::awaitable<uint32_t> Recovery::FetchStrip(uint64_t key) {
+  const uint64_t oid = proto::ObjectOfKey(key);
+  const int strip = proto::StripOfKey(key);
+  const View v = sheep_.view();
+  const proto::EcPolicy ec = sheep_.WithState([&](const ClusterState& s) { return s.EcOf(oid); });
+  const uint64_t object_size =
+      sheep_.WithState([&](const ClusterState& s) { return s.ObjectSizeOf(proto::OidToVid(oid)); });
+  const std::vector<cluster::NodeInfo> members =
+      sheep_.WithState([&](const ClusterState& s) { return s.members; });
+  if (!ec.coded() || strip >= ec.strips()) co_return proto::res::kNoObj;
+  const size_t strip_size = object_size / size_t(ec.data);
+  for (const auto& node : members) {
+    if (node == sheep_.self()) continue;
+    std::vector<uint8_t> data;
+    if (co_await PeerReadWhole(sheep_, node, key, false, data) == proto::res::kSuccess &&
+        data.size() == strip_size) {
+      co_return StoreRecovered(key, data, node.id());
+    }
+  }
+  const size_t copies =
+      sheep_.WithState([&](const ClusterState& s) { return s.CopiesOf(proto::OidToVid(oid)); });
+  const auto placement = v.ring->PlaceNodes(oid, copies);
+  std::vector<std::vector<uint8_t>> strips(size_t(ec.strips()));
+  int found = 0;
+  for (bool allow_stale : {false, true}) {
+    for (int j = 0; j < ec.strips() && found < ec.data; ++j) {
+      if (j == strip || !strips[size_t(j)].empty()) continue;
+      // The node that should hold strip j first, then everyone (this sheep included).
+      std::vector<cluster::NodeInfo> order;
+      if (size_t(j) < placement.size()) order.push_back(placement[size_t(j)]);
+      order.insert(order.end(), members.begin(), members.end());
+      for (const auto& node : order) {
+        std::vector<uint8_t> data;
+        if (co_await PeerReadWhole(sheep_, node, proto::StripKey(oid, j), allow_stale, data) ==
+                proto::res::kSuccess &&
+            data.size() == strip_size) {
+          strips[size_t(j)] = std::move(data);
+          ++found;
+          break;
+        }
+      }
+    }
+    if (found >= ec.data) {
+      const int want[] = {strip};
+      if (!ErasureCode::Shared(ec.data, ec.parity).Rebuild(strips, strip_size, want))
+        co_return proto::res::kEio;
+      co_return StoreRecovered(
+          key, strips[size_t(strip)],
+          fmt::format("{} other strips{}", ec.data, allow_stale ? " (some stale)" : ""));
+    }
+  }
+  if (auto mine = sheep_.store().ReadStale(key))
+    co_return StoreRecovered(key, *mine, "own stale copy");
   co_return proto::res::kNoObj;
 }
 

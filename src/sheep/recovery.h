@@ -8,6 +8,8 @@
 //  - a live copy exists only on a node that has held that object in every epoch since it got it;
 //  - sources are asked for live copies first; only when no live copy exists anywhere is the
 //    newest stale copy used.
+// Erasure-coded objects are kept as strips (proto/ec.h): a node that should hold strip i and lacks
+// it takes a live copy of strip i if one exists, else rebuilds it from any D other strips.
 // I/O goes on during recovery: a request for an object this sheep should hold but has not pulled
 // yet pulls it first (EnsureLocal).
 #pragma once
@@ -25,6 +27,7 @@
 namespace kelpie::sheep {
 
 class Sheep;
+struct View;
 
 class Recovery {
  public:
@@ -44,6 +47,10 @@ class Recovery {
  private:
   asio::awaitable<void> Run(uint32_t epoch);
   asio::awaitable<uint32_t> Fetch(uint64_t oid);
+  asio::awaitable<uint32_t> FetchStrip(uint64_t key);
+  // Whether this sheep should hold `key` (an object's copy, or strip i of an erasure-coded
+  // object: the i-th node of its placement) in view v.
+  bool HoldsHere(const View& v, uint64_t key) const;
   // Stores a pulled copy unless a client wrote the object meanwhile.
   uint32_t StoreRecovered(uint64_t oid, const std::vector<uint8_t>& data, const std::string& from);
   bool Current(uint32_t epoch) const { return epoch_.load() == epoch; }

@@ -10,6 +10,7 @@
 #include "proto/inode.h"
 #include "proto/oid.h"
 #include "sheep/coherence.h"
+#include "sheep/ec_gateway.h"
 #include "sheep/gateway.h"
 #include "sheep/ops.h"
 #include "sheep/sheep.h"
@@ -106,7 +107,8 @@ asio::awaitable<Reply> HandleNewVdi(Sheep& s, Request& req, const ClientInfo&) {
     }
   }
   if (bss < proto::kMinBlockSizeShift || bss > proto::kMaxBlockSizeShift ||
-      size > proto::MaxVdiSize(bss) || copies == 0 || copies > proto::kMaxCopies) {
+      size > proto::MaxVdiSize(bss) || copies == 0 || copies > proto::kMaxCopies ||
+      (!snapshot && !ValidCopyPolicy(s, copies, copy_policy))) {
     co_return Reply::Error(h, res::kInvalidParms);
   }
   const uint64_t now = NowInodeTime();
