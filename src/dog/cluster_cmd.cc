@@ -32,6 +32,21 @@ std::string TimeStr(uint64_t t, bool raw) {
   return buf;
 }
 
+// --json of `cluster info`: the sheep's STAT_CLUSTER reply under documented names.
+json ClusterInfoJson(const json& stat) {
+  json epochs = json::array();
+  for (const auto& e : stat.at("epochs")) {
+    epochs.push_back({{"epoch", e.at("epoch")}, {"time", e.at("time")}, {"nodes", e.at("nodes")}});
+  }
+  return {{"status", stat.at("status")},
+          {"created", stat.at("ctime")},
+          {"epoch", stat.at("epoch")},
+          {"copies", stat.at("copies")},
+          {"copy_policy", stat.at("copy_policy")},
+          {"block_size_shift", stat.at("block_size_shift")},
+          {"epochs", epochs}};
+}
+
 }  // namespace
 
 void AddClusterCommands(CLI::App& app, Context& ctx) {
@@ -62,8 +77,14 @@ void AddClusterCommands(CLI::App& app, Context& ctx) {
     Check(c->Admin(proto::op::kMakeFs, body.dump(), nullptr), "Format failed");
   });
 
-  cluster->add_subcommand("info", "show cluster information")->callback([&ctx] {
+  auto* info = cluster->add_subcommand("info", "show cluster information");
+  AddJsonFlag(info, ctx);
+  info->callback([&ctx] {
     const json j = AdminJson(ctx, proto::op::kStatCluster, "Failed to get cluster status");
+    if (ctx.json) {
+      PrintJson(ClusterInfoJson(j));
+      return;
+    }
     const std::string status = j.at("status");
     if (status == "running") {
       fmt::print("Cluster status: running, auto-recovery enabled\n\n");

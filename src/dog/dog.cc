@@ -1,6 +1,9 @@
 #include "dog/dog.h"
 
+#include <fmt/format.h>
+
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "client/units.h"
 #include "proto/constants.h"
@@ -54,6 +57,12 @@ uint64_t SizeArg(const std::string& text) {
   }
   return *v;
 }
+
+void AddJsonFlag(CLI::App* command, Context& ctx) {
+  command->add_flag("--json", ctx.json, "print one JSON document (fields: see README)");
+}
+
+void PrintJson(const nlohmann::json& doc) { fmt::print("{}\n", doc.dump(2)); }
 
 }  // namespace kelpie::dog
 

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <stdexcept>
 #include <string>
 
@@ -33,6 +34,7 @@ struct Context {
   std::string addr = "127.0.0.1";
   uint16_t port = 7000;
   bool raw = false;
+  bool json = false;  // --json on a listing or info command: one JSON document on stdout
 
   // A connection to the sheep named by -a/-p (or another node).
   std::unique_ptr<client::SyncClient> Connect() const;
@@ -57,6 +59,10 @@ Redundancy ParseRedundancy(const std::string& text);
 std::string RedundancyText(int copies, uint8_t copy_policy);
 // DogError(kExitFailure) if the cluster has fewer zones than the strips of an erasure code.
 void CheckZonesFor(Context& ctx, const Redundancy& r);
+// Adds --json to a listing or info command (field names: README, "Machine-readable output").
+void AddJsonFlag(CLI::App* command, Context& ctx);
+// Prints `doc` as indented JSON and a newline.
+void PrintJson(const nlohmann::json& doc);
 
 void AddClusterCommands(CLI::App& app, Context& ctx);
 void AddNodeCommands(CLI::App& app, Context& ctx);

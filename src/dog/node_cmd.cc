@@ -1,10 +1,13 @@
 // dog node list | info | recovery
 #include <fmt/format.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "client/units.h"
 #include "dog/dog.h"
+#include "dog/progress.h"
 #include "proto/constants.h"
 
 namespace kelpie::dog {
@@ -19,6 +22,11 @@ struct Node {
   uint32_t zone;
   int vnodes;
   std::string id() const { return fmt::format("{}:{}", addr, port); }
+  // The fields of a node in --json output.
+  json ToJson(size_t index) const {
+    return {{"index", index}, {"id", id()},   {"addr", addr},
+            {"port", port},   {"zone", zone}, {"vnodes", vnodes}};
+  }
 };
 
 std::vector<Node> NodeList(Context& ctx) {
@@ -40,14 +48,41 @@ json AskNode(Context& ctx, const Node& n, uint8_t opcode) {
   return json::parse(reply);
 }
 
+// Polls every node until none recovers; the progress is the sum over the recovering nodes.
+void WatchRecovery(Context& ctx) {
+  Progress progress("recovery", 0, Progress::Unit::kObjects);
+  for (;;) {
+    uint64_t done = 0, total = 0;
+    bool recovering = false;
+    for (const Node& n : NodeList(ctx)) {
+      const json j = AskNode(ctx, n, proto::op::kRecoveryStatus);
+      if (!j.at("recovering").get<bool>()) continue;
+      recovering = true;
+      done += j.at("done").get<uint64_t>();
+      total += j.at("total").get<uint64_t>();
+    }
+    if (!recovering) return;
+    progress.Update(done, total);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
 }  // namespace
 
 void AddNodeCommands(CLI::App& app, Context& ctx) {
   auto* node = app.add_subcommand("node", "node commands");
   node->require_subcommand(1);
 
-  node->add_subcommand("list", "list the nodes")->callback([&ctx] {
+  auto* list = node->add_subcommand("list", "list the nodes");
+  AddJsonFlag(list, ctx);
+  list->callback([&ctx] {
     const auto nodes = NodeList(ctx);
+    if (ctx.json) {
+      json out = json::array();
+      for (size_t i = 0; i < nodes.size(); ++i) out.push_back(nodes[i].ToJson(i));
+      PrintJson({{"nodes", out}});
+      return;
+    }
     if (!ctx.raw) fmt::print("  Id   Host:Port         V-Nodes       Zone\n");
     for (size_t i = 0; i < nodes.size(); ++i) {
       const auto& n = nodes[i];
@@ -80,8 +115,26 @@ void AddNodeCommands(CLI::App& app, Context& ctx) {
                client::StrNumber(total - used_total, ctx.raw), pct);
   });
 
-  node->add_subcommand("recovery", "show the nodes still recovering")->callback([&ctx] {
+  auto* recovery = node->add_subcommand("recovery", "show the nodes still recovering");
+  AddJsonFlag(recovery, ctx);
+  auto watch = std::make_shared<bool>(false);
+  recovery->add_flag("-w,--watch", *watch,
+                     "wait until no node recovers (with a progress bar on a terminal)");
+  recovery->callback([&ctx, watch] {
+    if (*watch) WatchRecovery(ctx);
     const auto nodes = NodeList(ctx);
+    if (ctx.json) {
+      // Every node, recovering or not, with its progress.
+      json out = json::array();
+      for (size_t i = 0; i < nodes.size(); ++i) {
+        const json j = AskNode(ctx, nodes[i], proto::op::kRecoveryStatus);
+        json n = nodes[i].ToJson(i);
+        for (const char* k : {"epoch", "recovering", "done", "total"}) n[k] = j.at(k);
+        out.push_back(std::move(n));
+      }
+      PrintJson({{"nodes", out}});
+      return;
+    }
     if (!ctx.raw) {
       fmt::print("Nodes In Recovery:\n");
       fmt::print("  Id   Host:Port         V-Nodes       Zone       Progress\n");

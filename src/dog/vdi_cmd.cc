@@ -10,6 +10,7 @@
 #include "client/units.h"
 #include "client/vdi_io.h"
 #include "dog/dog.h"
+#include "dog/progress.h"
 #include "proto/constants.h"
 #include "proto/inode.h"
 #include "proto/oid.h"
@@ -100,26 +101,55 @@ std::string CreateTime(const Inode& in, bool raw) {
   return buf;
 }
 
-void PrintVdi(const Inode& in, bool raw) {
-  uint64_t mine = 0, shared = 0;
+// What `vdi list` shows of a VDI besides its inode's own fields.
+struct VdiUsage {
+  uint64_t used = 0;    // bytes of the objects it owns
+  uint64_t shared = 0;  // bytes of the objects it shares with its parent
+  bool clone = false;
+};
+
+VdiUsage Usage(const Inode& in) {
+  VdiUsage u;
   for (uint32_t owner : in.data_vdi_id) {
     if (owner == 0) continue;
-    (owner == in.vdi_id ? mine : shared) += 1;
+    (owner == in.vdi_id ? u.used : u.shared) += in.object_size();
   }
-  const bool clone = in.snap_id == 1 && in.parent_vdi_id != 0;
-  const char kind = in.is_snapshot() ? 's' : (clone ? 'c' : (raw ? '=' : ' '));
-  const uint64_t osz = in.object_size();
+  u.clone = in.snap_id == 1 && in.parent_vdi_id != 0;
+  return u;
+}
+
+void PrintVdi(const Inode& in, bool raw) {
+  const VdiUsage u = Usage(in);
+  const char kind = in.is_snapshot() ? 's' : (u.clone ? 'c' : (raw ? '=' : ' '));
   if (raw) {
     fmt::print("{} {} {} {} {} {} {} {:x} {} {} {}\n", kind, in.name, in.snap_id,
-               StrNumber(in.vdi_size, true), StrNumber(mine * osz, true),
-               StrNumber(shared * osz, true), CreateTime(in, true), in.vdi_id,
-               RedundancyText(in.nr_copies, in.copy_policy), in.tag, int(in.block_size_shift));
+               StrNumber(in.vdi_size, true), StrNumber(u.used, true), StrNumber(u.shared, true),
+               CreateTime(in, true), in.vdi_id, RedundancyText(in.nr_copies, in.copy_policy), in.tag,
+               int(in.block_size_shift));
   } else {
     fmt::print("{} {:<8} {:5} {:>7} {:>7} {:>7} {}  {:7x} {:>6} {:>13} {:3}\n", kind, in.name,
-               in.snap_id, StrNumber(in.vdi_size, false), StrNumber(mine * osz, false),
-               StrNumber(shared * osz, false), CreateTime(in, false), in.vdi_id,
+               in.snap_id, StrNumber(in.vdi_size, false), StrNumber(u.used, false),
+               StrNumber(u.shared, false), CreateTime(in, false), in.vdi_id,
                RedundancyText(in.nr_copies, in.copy_policy), in.tag, int(in.block_size_shift));
   }
+}
+
+// A VDI in `vdi list --json`.
+json VdiJson(const Inode& in) {
+  const VdiUsage u = Usage(in);
+  return {{"name", in.name},
+          {"type", in.is_snapshot() ? "snapshot" : (u.clone ? "clone" : "working")},
+          {"snapshot_id", in.snap_id},
+          {"tag", in.tag},
+          {"vdi_id", in.vdi_id},
+          {"parent_vdi_id", in.parent_vdi_id},
+          {"size", in.vdi_size},
+          {"used", u.used},
+          {"shared", u.shared},
+          {"created", in.create_time >> 32},
+          {"copies", int(in.nr_copies)},
+          {"redundancy", RedundancyText(in.nr_copies, in.copy_policy)},
+          {"block_size_shift", int(in.block_size_shift)}};
 }
 
 // Checks (and repairs) every copy of the inode and of every object the VDI maps.
@@ -130,11 +160,16 @@ int CheckVdi(Context& ctx, SyncClient& c, uint32_t vid, const std::string& name)
     if (in.data_vdi_id[idx] != 0) oids.push_back(proto::VidToDataOid(in.data_vdi_id[idx], idx));
   }
   int lost = 0;
-  for (uint64_t oid : oids) {
+  Progress progress("check " + name, oids.size(), Progress::Unit::kObjects);
+  for (size_t i = 0; i < oids.size(); ++i) {
+    const uint64_t oid = oids[i];
     std::string reply;
     Check(c.Admin(proto::op::kCheckObj, "", &reply, oid),
           fmt::format("Failed to check {:016x}", oid));
+    progress.Update(i + 1);
     const json j = json::parse(reply);
+    if (j.value("lost", false) || !j.at("missing").empty() || !j.at("repaired").empty())
+      progress.Erase();
     if (j.value("lost", false)) {
       fmt::print("[{}] oid {:016x} is missing.\n", name, oid);
       ++lost;
@@ -230,20 +265,29 @@ void AddVdiCommands(CLI::App& app, Context& ctx) {
     }
   });
 
-  vdi->add_subcommand("list", "list images")
-      ->callback([&ctx, a] {
-        auto c = ctx.Connect();
-        if (!ctx.raw) {
-          fmt::print(
-              "  Name        Id    Size    Used  Shared    Creation time   VDI id  Copies  Tag   "
-              "Block Size Shift\n");
-        }
-        for (const auto& [vid, in] : AllVdis(*c, true)) {
-          if (!a->name.empty() && in.name != a->name) continue;
-          PrintVdi(in, ctx.raw);
-        }
-      })
-      ->add_option("name", a->name);
+  auto* list = vdi->add_subcommand("list", "list images");
+  AddJsonFlag(list, ctx);
+  list->callback([&ctx, a] {
+    auto c = ctx.Connect();
+    if (ctx.json) {
+      json out = json::array();
+      for (const auto& [vid, in] : AllVdis(*c, true)) {
+        if (a->name.empty() || in.name == a->name) out.push_back(VdiJson(in));
+      }
+      PrintJson({{"vdis", out}});
+      return;
+    }
+    if (!ctx.raw) {
+      fmt::print(
+          "  Name        Id    Size    Used  Shared    Creation time   VDI id  Copies  Tag   "
+          "Block Size Shift\n");
+    }
+    for (const auto& [vid, in] : AllVdis(*c, true)) {
+      if (!a->name.empty() && in.name != a->name) continue;
+      PrintVdi(in, ctx.raw);
+    }
+  });
+  list->add_option("name", a->name);
 
   auto* del = vdi->add_subcommand("delete", "delete an image or a snapshot");
   del->add_option("-s,--snapshot", a->snapshot, "snapshot tag or id");
@@ -357,6 +401,7 @@ void AddVdiCommands(CLI::App& app, Context& ctx) {
     const uint64_t len = a->length.empty() ? size - off : SizeArg(a->length);
     if (off + len > size) throw DogError(kExitUsage, "Read range is beyond the end of the VDI");
     std::vector<uint8_t> buf;
+    Progress progress("read " + a->name, len, Progress::Unit::kBytes);
     for (uint64_t done = 0; done < len;) {
       buf.resize(size_t(std::min<uint64_t>(4u << 20, len - done)));
       Check(io.Read(off + done, buf), "Failed to read VDI " + a->name);
@@ -367,6 +412,7 @@ void AddVdiCommands(CLI::App& app, Context& ctx) {
         w += size_t(n);
       }
       done += buf.size();
+      progress.Update(done);
     }
   });
 
@@ -384,8 +430,16 @@ void AddVdiCommands(CLI::App& app, Context& ctx) {
     if (off > size) throw DogError(kExitUsage, "Write offset is beyond the end of the VDI");
     const uint64_t limit = a->length.empty() ? size - off : SizeArg(a->length);
     if (off + limit > size) throw DogError(kExitUsage, "Write range is beyond the end of the VDI");
-    const std::vector<uint8_t> data = ReadStdin(limit);
-    Check(io.Write(off, data), "Failed to write VDI " + a->name);
+    // In object-sized pieces as stdin delivers them, so that progress can be shown.
+    Progress progress("write " + a->name, limit, Progress::Unit::kBytes);
+    const uint64_t piece = io.inode().object_size();
+    for (uint64_t done = 0; done < limit;) {
+      const std::vector<uint8_t> data = ReadStdin(std::min(piece, limit - done));
+      if (data.empty()) break;
+      Check(io.Write(off + done, data), "Failed to write VDI " + a->name);
+      done += data.size();
+      progress.Update(done);
+    }
   });
 
   auto* object = vdi->add_subcommand("object", "show where an object of an image is stored");
@@ -466,10 +520,26 @@ void AddVdiCommands(CLI::App& app, Context& ctx) {
 
   auto* lock = vdi->add_subcommand("lock", "VDI locks");
   lock->require_subcommand(1);
-  lock->add_subcommand("list", "list locked VDIs")->callback([&ctx] {
+  auto* lock_list = lock->add_subcommand("list", "list locked VDIs");
+  AddJsonFlag(lock_list, ctx);
+  lock_list->callback([&ctx] {
     auto c = ctx.Connect();
     std::string reply;
     Check(c->Admin(proto::op::kLockList, "", &reply), "Failed to list locks");
+    if (ctx.json) {
+      json locks = json::array();
+      for (const auto& l : json::parse(reply)) {
+        json participants = json::array();
+        for (const auto& p : l.at("participants"))
+          participants.push_back({{"client", p.at("client")}, {"state", p.at("state")}});
+        locks.push_back({{"name", l.at("name")},
+                         {"vdi_id", l.at("vid")},
+                         {"type", l.at("type")},
+                         {"participants", participants}});
+      }
+      PrintJson({{"locks", locks}});
+      return;
+    }
     // One line per participant: the VDI, its lock type, the participant (gateway sheep / client
     // address[#pid]) and its coherence state (normal locks: "holder").
     if (!ctx.raw) {

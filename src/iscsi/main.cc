@@ -14,6 +14,8 @@
 #include "iscsi/scsi/logical_unit.h"
 #include "iscsi/scsi/mem_backend.h"
 #include "iscsi/transport/target_server.h"
+#include "metrics/http_server.h"
+#include "metrics/registry.h"
 
 namespace {
 
@@ -32,6 +34,7 @@ struct Options {
   int port_id = 0;
   std::string log_level = "info";
   std::string log_file;
+  std::string metrics;  // --metrics ADDR:PORT ("" = off)
 };
 
 // A startup failure: one line for stderr, exit code 1.
@@ -82,6 +85,20 @@ int Serve(const Options& o, uint16_t port_id, const std::function<void()>& ready
   const std::string client_id = fmt::format("kelpie-iscsi:{}:{}", host, port_id);
   const std::vector<std::string> sheep = SplitComma(o.sheep);
   const std::string prefix = o.iqn_prefix + ":";
+
+  // Declared before the server (which counts into it) and the listener (which renders it).
+  kelpie::metrics::Registry registry;
+  std::unique_ptr<kelpie::metrics::MetricsServer> metrics;
+  if (!o.metrics.empty()) {
+    cfg.stats = kelpie::iscsi::TargetStats::Register(registry);
+    try {
+      metrics = std::make_unique<kelpie::metrics::MetricsServer>(
+          o.metrics, [&registry] { return registry.Render(); });
+    } catch (const std::exception& e) {
+      throw StartupError(e.what());
+    }
+    spdlog::info("kelpie-iscsi: metrics at http://{}/metrics", o.metrics);
+  }
 
   asio::io_context io;
   TargetServer server(io, cfg);
@@ -211,6 +228,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 65535));
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error (default info)");
   app.add_option("--log-file", o.log_file, "log file");
+  app.add_option("--metrics", o.metrics, "serve Prometheus metrics at http://ADDR:PORT/metrics");
+  app.set_config("--config", "", "read options from a TOML/INI file (the command line wins)");
+  app.allow_config_extras(false);  // an unknown key in the file is an error, not ignored
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

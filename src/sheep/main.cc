@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 65535));
   app.add_option("-t,--threads", o.threads, "request threads (default 4)")
       ->check(CLI::Range(1, 64));
+  app.add_option("--metrics", o.metrics, "serve Prometheus metrics at http://ADDR:PORT/metrics");
+  app.set_config("--config", "", "read options from a TOML/INI file (the command line wins)");
+  app.allow_config_extras(false);  // an unknown key in the file is an error, not ignored
   app.add_option("dir", o.dir, "data directory")->required();
   try {
     app.parse(argc, argv);

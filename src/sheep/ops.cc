@@ -72,6 +72,8 @@ constexpr auto kIndex = BuildIndex();
 
 const OpInfo* FindOp(uint8_t opcode) { return kIndex[opcode]; }
 
+std::span<const OpInfo> AllOps() { return kOps; }
+
 Reply JsonReply(const proto::Header& req, const std::string& body) {
   Reply r = Reply::Ok(req);
   r.data.assign(body.begin(), body.end());
@@ -96,17 +98,25 @@ asio::awaitable<Reply> Sheep::Dispatch(Request req, const ClientInfo& client) {
   if ((req.hdr.flags & proto::flag::kLuFence) && req.hdr.lu_fence() != uint32_t(v.lu_generation)) {
     co_return Reply::Error(req.hdr, proto::res::kLuStateStale);
   }
+  const auto start = std::chrono::steady_clock::now();
+  const uint64_t bytes_in = req.data.size();
+  Reply rep;
   try {
-    Reply rep = co_await info->handler(*this, req, client);
+    rep = co_await info->handler(*this, req, client);
     rep.hdr.id = req.hdr.id;
     rep.hdr.opcode = req.hdr.opcode;
     if (rep.result() != proto::res::kSuccess)
       spdlog::debug("{} -> {}", info->name, proto::ResultText(rep.result()));
-    co_return rep;
   } catch (const std::exception& e) {
     spdlog::error("{}: {} failed: {}", client.peer, info->name, e.what());
-    co_return Reply::Error(req.hdr, proto::res::kSystemError);
+    rep = Reply::Error(req.hdr, proto::res::kSystemError);
   }
+  if (metrics_) {
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    metrics_->Observe(req.hdr.opcode, bytes_in, rep.data.size(),
+                      rep.result() != proto::res::kSuccess, took.count());
+  }
+  co_return rep;
 }
 
 }  // namespace kelpie::sheep

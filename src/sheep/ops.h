@@ -3,6 +3,7 @@
 #pragma once
 #include <asio.hpp>
 #include <cstdint>
+#include <span>
 
 #include "sheep/request.h"
 
@@ -21,6 +22,8 @@ struct OpInfo {
 
 // The entry for an opcode, or null for an unknown one.
 const OpInfo* FindOp(uint8_t opcode);
+// The whole table (metrics make one series per op).
+std::span<const OpInfo> AllOps();
 
 // gateway_ops.cc — client object I/O.
 asio::awaitable<Reply> HandleReadObj(Sheep& s, Request& req, const ClientInfo& c);

@@ -217,6 +217,16 @@ int Sheep::Run() {
     return 1;
   }
 
+  if (!opts_.metrics.empty()) {
+    try {
+      metrics_ = std::make_unique<SheepMetrics>(*this, opts_.metrics);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      return 1;
+    }
+    spdlog::info("metrics at http://{}/metrics", opts_.metrics);
+  }
+
   std::string error;
   driver_ = cluster::MakeDriver(opts_.cluster_spec, error);
   if (!driver_) {

@@ -20,6 +20,7 @@
 #include "sheep/peer_pool.h"
 #include "sheep/recovery.h"
 #include "sheep/request.h"
+#include "sheep/sheep_metrics.h"
 #include "store/object_store.h"
 
 namespace kelpie::sheep {
@@ -36,6 +37,7 @@ struct Options {
   std::string log_level = "info";
   bool foreground = false;
   int threads = 4;
+  std::string metrics;  // --metrics ADDR:PORT: serve Prometheus metrics there ("" = off)
 };
 
 // A consistent copy of what a request needs to know about the cluster.
@@ -133,6 +135,9 @@ class Sheep {
   std::map<std::string, int> client_connections_;
   std::mutex busy_mu_;
   std::set<uint64_t> busy_oids_;
+  // Last, so its listener thread stops before anything it reads is destroyed; null without
+  // --metrics (Dispatch then counts nothing).
+  std::unique_ptr<SheepMetrics> metrics_;
 };
 
 }  // namespace kelpie::sheep

@@ -151,7 +151,14 @@ void Connection::Execute(const std::shared_ptr<ScsiTask>& task) {
   }
   std::weak_ptr<Connection> weak = weak_from_this();
   auto executor = socket_.get_executor();
-  auto done = [weak, executor, task](scsi::ScsiResult result) {
+  const uint64_t bytes_out = cmd.data_out.size();
+  auto done = [weak, executor, task, stats = server_.config().stats, bytes_out,
+               start = std::chrono::steady_clock::now()](scsi::ScsiResult result) {
+    if (stats) {
+      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+      stats->CommandDone(task->read, task->write, task->read ? result.data_in.size() : bytes_out,
+                         took.count());
+    }
     asio::post(executor, [weak, task, result = std::move(result)]() mutable {
       if (auto self = weak.lock()) self->OnTaskDone(task, std::move(result));
     });

@@ -95,6 +95,7 @@ asio::awaitable<void> TargetServer::Accept(std::shared_ptr<asio::ip::tcp::accept
     auto conn = std::make_shared<Connection>(*this, std::move(socket));
     spdlog::debug("iscsi {}: connected", conn->peer());
     connections_[conn.get()] = conn;
+    UpdateCountGauges();
     conn->Start();
   }
 }
@@ -113,7 +114,16 @@ void TargetServer::Shutdown() {
 
 void TargetServer::WaitForBlockingWork() { pool_.join(); }
 
-void TargetServer::ConnectionEnded(const Connection* c) { connections_.erase(c); }
+void TargetServer::ConnectionEnded(const Connection* c) {
+  connections_.erase(c);
+  UpdateCountGauges();
+}
+
+void TargetServer::UpdateCountGauges() {
+  if (!config_.stats) return;
+  config_.stats->sessions->Set(int64_t(sessions_.size()));
+  config_.stats->connections->Set(int64_t(connections_.size()));
+}
 
 std::shared_ptr<scsi::LogicalUnit> TargetServer::FindTarget(const std::string& iqn) {
   std::lock_guard lock(targets_mu_);
@@ -227,6 +237,7 @@ TargetServer::Admission TargetServer::AdmitSession(const Login& login,
       std::make_shared<Session>(std::move(id), login.params(), std::move(lu), config_.rel_port,
                                 login.exp_cmdsn(), config_.login.cmdsn_window);
   sessions_[key] = adm.session;
+  UpdateCountGauges();
   return adm;
 }
 
@@ -237,6 +248,7 @@ void TargetServer::SessionEnded(const Session* session) {
   if (it == sessions_.end()) return;
   auto s = it->second.lock();
   if (!s || s.get() == session) sessions_.erase(it);
+  UpdateCountGauges();
 }
 
 std::vector<std::shared_ptr<Session>> TargetServer::SessionsOf(const scsi::LogicalUnit* lu) {

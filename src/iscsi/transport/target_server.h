@@ -21,6 +21,7 @@
 #include "iscsi/scsi/logical_unit.h"
 #include "iscsi/transport/login.h"
 #include "iscsi/transport/session.h"
+#include "iscsi/transport/target_stats.h"
 
 namespace kelpie::iscsi {
 
@@ -38,6 +39,7 @@ struct ServerConfig {
   LoginConfig login;      // limits, CHAP, portal group tag, CmdSN window
   uint16_t rel_port = 1;  // this process's relative target port id (I_T nexus identity)
   int blocking_threads = 4;
+  std::shared_ptr<const TargetStats> stats;  // null: nothing counted (no --metrics)
 };
 
 // Finds targets that are not registered yet (--export-all): called off the I/O thread with a
@@ -101,6 +103,8 @@ class TargetServer {
   // By initiator name, ISID and target name (NUL-separated).
   std::map<std::string, std::weak_ptr<Session>> sessions_;
   std::map<const Connection*, std::weak_ptr<Connection>> connections_;
+  // Publishes the sizes of sessions_ and connections_ (after every change) to config_.stats.
+  void UpdateCountGauges();
   uint16_t next_tsih_ = 1;
   bool stopping_ = false;
 };
