@@ -76,6 +76,8 @@ std::string_view ResultText(uint32_t result) {
       return "State changed meanwhile";
     case res::kMiscompare:
       return "Data differs from the compare buffer";
+    case res::kChecksumError:
+      return "Stored copy failed its checksum";
     default:
       return "Invalid error code";
   }

@@ -88,9 +88,23 @@ asio::awaitable<uint32_t> FanOut(Sheep& s, uint64_t oid, Header hdr,
     if (nodes.empty()) co_return res::kHalt;
     hdr.epoch = v.epoch;
     const std::vector<Reply> replies = co_await CallAll(s, nodes, hdr, data);
+    // A copy whose old bytes failed their checksums (a partial write must not mix new bytes into
+    // a rotten block) is rewritten whole from a copy that took the write.
+    std::vector<cluster::NodeInfo> rotten;
+    const cluster::NodeInfo* good = nullptr;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (replies[i].result() == res::kChecksumError) rotten.push_back(nodes[i]);
+      if (replies[i].result() == res::kSuccess) good = &nodes[i];
+    }
+    const bool repaired = !rotten.empty() && good != nullptr &&
+                          co_await RepairCopies(s, v.epoch, oid, *good, rotten) == res::kSuccess;
     uint32_t retry = res::kSuccess, error = res::kSuccess;
     for (const Reply& r : replies) {
       if (r.result() == res::kSuccess) continue;
+      if (r.result() == res::kChecksumError) {
+        if (!repaired && error == res::kSuccess) error = res::kEio;
+        continue;
+      }
       if (IsRetryable(r.result())) {
         retry = retry == res::kSuccess ? r.result() : retry;
       } else if (error == res::kSuccess) {
@@ -111,6 +125,30 @@ asio::awaitable<uint32_t> FanOut(Sheep& s, uint64_t oid, Header hdr,
 uint64_t ObjectSize(Sheep& s, uint64_t oid) {
   if (proto::IsInodeOid(oid)) return proto::kInodeObjectSize;
   return s.WithState([&](const ClusterState& st) { return st.ObjectSizeOf(proto::OidToVid(oid)); });
+}
+
+asio::awaitable<uint32_t> RepairCopies(Sheep& s, uint32_t epoch, uint64_t oid,
+                                       const cluster::NodeInfo& good,
+                                       const std::vector<cluster::NodeInfo>& bad) {
+  std::vector<uint8_t> whole;
+  uint32_t rc = co_await PeerReadWhole(s, good, oid, false, whole);
+  if (rc != res::kSuccess) {
+    spdlog::error("repair {:016x}: cannot read the good copy on {}: {}", oid, good.id(),
+                  proto::ResultText(rc));
+    co_return rc;
+  }
+  for (const auto& node : bad) {
+    const uint32_t one = co_await PeerRewriteWhole(s, node, epoch, oid, whole);
+    if (one == res::kSuccess) {
+      spdlog::warn("repair {:016x}: rewrote the bad copy on {} from the copy on {}", oid, node.id(),
+                   good.id());
+    } else {
+      spdlog::error("repair {:016x}: rewriting the copy on {} failed: {}", oid, node.id(),
+                    proto::ResultText(one));
+      rc = one;
+    }
+  }
+  co_return rc;
 }
 
 asio::awaitable<uint32_t> GatewayRead(Sheep& s, uint64_t oid, uint64_t offset, uint32_t len,
@@ -138,15 +176,27 @@ asio::awaitable<uint32_t> GatewayRead(Sheep& s, uint64_t oid, uint64_t offset, u
     // Every copy of the current placement is equally current: the first that answers wins.
     // A copy that says "no such object" is authoritative (writes reach every copy); an
     // unreachable one is not, so only unreachable copies make the read wait for a new epoch.
+    // A copy that fails its checksums is skipped, and rewritten from the one that answers.
     uint32_t retry = res::kSuccess, error = res::kSuccess;
     bool no_obj = false;
+    std::vector<cluster::NodeInfo> rotten;
     for (const auto& node : nodes) {
       Reply r = co_await PeerCall(s, node, hdr, {});
       const uint32_t rc = r.result();
       if (rc == res::kSuccess) {
         out = std::move(r.data);
         out.resize(len);
+        if (!rotten.empty()) co_await RepairCopies(s, v.epoch, oid, node, rotten);
         co_return res::kSuccess;
+      }
+      if (rc == res::kChecksumError) {
+        spdlog::warn(
+            "gateway: read of {:016x}: the copy on {} failed its checksums, trying "
+            "another copy",
+            oid, node.id());
+        rotten.push_back(node);
+        error = res::kEio;  // what the client gets if no copy is good
+        continue;
       }
       if (rc == res::kOldNodeVer || rc == res::kNewNodeVer) {
         retry = rc;

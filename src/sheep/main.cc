@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 65535));
   app.add_option("-t,--threads", o.threads, "request threads (default 4)")
       ->check(CLI::Range(1, 64));
+  app.add_option("--capacity", o.capacity,
+                 "bytes the object store may use, e.g. 64M (default: the disk's size); writes "
+                 "beyond it are answered NO_SPACE")
+      ->transform(CLI::AsSizeValue(false));
   app.add_option("dir", o.dir, "data directory")->required();
   try {
     app.parse(argc, argv);

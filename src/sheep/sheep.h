@@ -36,6 +36,7 @@ struct Options {
   std::string log_level = "info";
   bool foreground = false;
   int threads = 4;
+  uint64_t capacity = 0;  // --capacity: bytes the object store may use; 0: the disk's size
 };
 
 // A consistent copy of what a request needs to know about the cluster.
