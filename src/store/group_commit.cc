@@ -14,25 +14,33 @@ namespace kelpie::store {
 
 namespace res = proto::res;
 
-GroupCommit::GroupCommit(size_t syncfs_over)
-    : syncfs_over_(syncfs_over), committer_([this] { Run(); }) {}
+GroupCommit::GroupCommit(size_t lanes, size_t syncfs_over) : syncfs_over_(syncfs_over) {
+  for (size_t i = 0; i < std::max<size_t>(lanes, 1); ++i) {
+    auto lane = std::make_unique<Lane>();
+    lane->committer = std::thread([this, l = lane.get()] { Run(*l); });
+    lanes_.push_back(std::move(lane));
+  }
+}
 
 GroupCommit::~GroupCommit() {
-  {
-    std::lock_guard lk(mu_);
-    stop_ = true;
+  for (auto& lane : lanes_) {
+    {
+      std::lock_guard lk(lane->mu);
+      lane->stop = true;
+    }
+    lane->cv.notify_all();
   }
-  cv_.notify_all();
-  committer_.join();
+  for (auto& lane : lanes_) lane->committer.join();
 }
 
 void GroupCommit::Submit(uint64_t oid, std::vector<int> fds, std::shared_ptr<void> keep,
                          Done done) {
+  Lane& lane = *lanes_[(oid ^ (oid >> 32)) % lanes_.size()];
   {
-    std::lock_guard lk(mu_);
-    queue_.push_back(Entry{oid, std::move(fds), std::move(keep), std::move(done)});
+    std::lock_guard lk(lane.mu);
+    lane.queue.push_back(Entry{oid, std::move(fds), std::move(keep), std::move(done)});
   }
-  cv_.notify_one();
+  lane.cv.notify_one();
 }
 
 uint32_t GroupCommit::SubmitAndWait(uint64_t oid, std::vector<int> fds,
@@ -43,29 +51,37 @@ uint32_t GroupCommit::SubmitAndWait(uint64_t oid, std::vector<int> fds,
 }
 
 uint64_t GroupCommit::batches() const {
-  std::lock_guard lk(mu_);
-  return batches_;
+  uint64_t n = 0;
+  for (const auto& lane : lanes_) {
+    std::lock_guard lk(lane->mu);
+    n += lane->batches;
+  }
+  return n;
 }
 
 uint64_t GroupCommit::writes() const {
-  std::lock_guard lk(mu_);
-  return writes_;
+  uint64_t n = 0;
+  for (const auto& lane : lanes_) {
+    std::lock_guard lk(lane->mu);
+    n += lane->writes;
+  }
+  return n;
 }
 
-void GroupCommit::Run() {
+void GroupCommit::Run(Lane& lane) {
   for (;;) {
     std::vector<Entry> batch;
     {
-      std::unique_lock lk(mu_);
-      cv_.wait(lk, [this] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything is drained
-      batch.swap(queue_);
+      std::unique_lock lk(lane.mu);
+      lane.cv.wait(lk, [&lane] { return lane.stop || !lane.queue.empty(); });
+      if (lane.queue.empty()) return;  // stopping, and everything is drained
+      batch.swap(lane.queue);
     }
     const uint32_t rc = SyncBatch(batch);
     {
-      std::lock_guard lk(mu_);
-      ++batches_;
-      writes_ += batch.size();
+      std::lock_guard lk(lane.mu);
+      ++lane.batches;
+      lane.writes += batch.size();
     }
     for (auto& e : batch) e.done(rc);
   }

@@ -6,7 +6,9 @@
 // committer thread takes everything submitted so far as a batch, makes it durable (one
 // fdatasync per distinct file, issued in parallel so the filesystem folds them into shared
 // journal commits; one syncfs for a huge batch), then runs the batch's completions. Writers
-// that submit while a batch syncs form the next batch. Nobody holds an object's lock while
+// that submit while a batch syncs form the next batch. Objects are spread over a few such
+// committers (lanes, by oid), so one slow batch does not hold up every other object's writes;
+// all writes of one object go through the same lane. Nobody holds an object's lock while
 // waiting: a later writer of the same object applies its bytes and joins the next batch.
 #pragma once
 #include <condition_variable>
@@ -25,7 +27,7 @@ class GroupCommit {
   using Done = std::function<void(uint32_t)>;
 
   // A batch touching more than `syncfs_over` distinct files is synced with one syncfs.
-  explicit GroupCommit(size_t syncfs_over = 256);
+  explicit GroupCommit(size_t lanes = 4, size_t syncfs_over = 256);
   ~GroupCommit();  // drains what was submitted, then stops the committer
   GroupCommit(const GroupCommit&) = delete;
   GroupCommit& operator=(const GroupCommit&) = delete;
@@ -48,16 +50,19 @@ class GroupCommit {
     std::shared_ptr<void> keep;
     Done done;
   };
-  void Run();
+  struct Lane {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<Entry> queue;
+    bool stop = false;
+    uint64_t batches = 0, writes = 0;
+    std::thread committer;
+  };
+  void Run(Lane& lane);
   uint32_t SyncBatch(const std::vector<Entry>& batch);
 
   const size_t syncfs_over_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Entry> queue_;
-  bool stop_ = false;
-  uint64_t batches_ = 0, writes_ = 0;
-  std::thread committer_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
 };
 
 }  // namespace kelpie::store
