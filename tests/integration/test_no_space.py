@@ -2,6 +2,7 @@
 and every acknowledged write reads back. Sheep 0's directory is a small tmpfs where mounts are
 allowed (root), else its store is limited with --capacity."""
 import os
+import shutil
 import subprocess
 import unittest
 
@@ -36,7 +37,9 @@ class NoSpace(KelpieTest, unittest.TestCase):
         small = os.path.join(self.work.path, "sheep0")
         extra = []
         if try_mount_tmpfs(small, LIMIT_MIB):
-            # Unmounted after tearDown has stopped the sheep.
+            # Unmounted after tearDown has stopped the sheep; then the emptied mount point goes
+            # (cleanups run last registered first).
+            self.addCleanup(shutil.rmtree, self.work.path, ignore_errors=True)
             self.addCleanup(subprocess.run, ["umount", "-l", small], capture_output=True)
             self.how = "tmpfs"
         else:
@@ -74,8 +77,10 @@ class NoSpace(KelpieTest, unittest.TestCase):
         expect = b"\x42" * 4096 if r.returncode == 0 else acked[0][:4096]
         if r.returncode == 0:
             self.assertEqual(self.c.dog_ok("vdi", "read", "big", "0", "4096"), expect)
-        log = open(os.path.join(self.work.path, "sheep0", "sheep.log"), errors="replace").read()
-        self.assertIn("refusing a", log)
+        with open(os.path.join(self.work.path, "sheep0", "sheep.log"), errors="replace") as f:
+            self.assertIn("refusing a", f.read())
+        print("small disk: %s; %d chunks of 4 MiB acknowledged before NO_SPACE" % (self.how,
+                                                                                 len(acked)))
 
 
 if __name__ == "__main__":
