@@ -78,6 +78,8 @@ std::string_view ResultText(uint32_t result) {
       return "Data differs from the compare buffer";
     case res::kLuStateStale:
       return "Shared LU state changed meanwhile";
+    case res::kChecksumError:
+      return "Stored copy failed its checksum";
     default:
       return "Invalid error code";
   }

@@ -118,6 +118,10 @@ inline constexpr uint32_t kNetwork = 0x86;          // Kelpie: a peer could not 
 inline constexpr uint32_t kVersionConflict = 0x87;  // Kelpie: LU_STATE_CAS lost a race
 inline constexpr uint32_t kMiscompare = 0x88;       // Kelpie: COMPARE_AND_WRITE found other bytes
 inline constexpr uint32_t kLuStateStale = 0x8F;     // Kelpie: the request's LU fence is stale
+// Kelpie, sheep to sheep only: a block of the local copy failed its checksum (bit rot or a torn
+// write). The gateway reads another copy and repairs this one; a client never sees this code
+// (it gets EIO when no copy is good).
+inline constexpr uint32_t kChecksumError = 0x89;
 }  // namespace res
 
 // Human-readable text for a result code, as dog prints it.

@@ -1,6 +1,5 @@
 // Cluster administration for dog: format, shutdown, cluster/node status, recovery progress,
 // object placement and the per-object consistency check (dog vdi check).
-#include <isa-l/crc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proto/ec.h"
+#include "proto/crc32c.h"
 #include "proto/oid.h"
 #include "sheep/ec_gateway.h"
 #include "sheep/gateway.h"
@@ -138,13 +138,20 @@ asio::awaitable<Reply> HandleCheckObj(Sheep& s, Request& req, const ClientInfo&)
   const size_t copies =
       s.WithState([&](const ClusterState& st) { return st.CopiesOf(proto::OidToVid(oid)); });
   const auto nodes = v.ring->PlaceNodes(oid, copies);
-  // Read every copy; group them by content checksum.
+  // Read every copy (each verified against its block checksums where it is stored); group the
+  // good ones by content checksum. A copy failing its checksums counts as corrupt, not as a vote.
   std::vector<std::vector<uint8_t>> data(nodes.size());
   std::vector<int64_t> crc(nodes.size(), -1);
+  std::vector<bool> corrupt(nodes.size(), false);
   std::map<uint32_t, size_t> votes;
   for (size_t i = 0; i < nodes.size(); ++i) {
-    if (co_await PeerReadWhole(s, nodes[i], oid, false, data[i]) != res::kSuccess) continue;
-    crc[i] = crc32_iscsi(data[i].data(), int(data[i].size()), 0xffffffff);
+    const uint32_t rc = co_await PeerReadWhole(s, nodes[i], oid, false, data[i]);
+    if (rc == res::kChecksumError) {
+      corrupt[i] = true;
+      spdlog::warn("check {:016x}: the copy on {} failed its checksums", oid, nodes[i].id());
+    }
+    if (rc != res::kSuccess) continue;
+    crc[i] = proto::Crc32c(data[i]);
     ++votes[uint32_t(crc[i])];
   }
   json missing = json::array(), repaired = json::array();
@@ -171,20 +178,18 @@ asio::awaitable<Reply> HandleCheckObj(Sheep& s, Request& req, const ClientInfo&)
   const bool ok = votes.size() == 1 && std::find(crc.begin(), crc.end(), -1) == crc.end();
   for (size_t i = 0; i < nodes.size(); ++i) {
     if (crc[i] == good) continue;
-    (crc[i] < 0 ? missing : repaired).push_back(nodes[i].id());
-    Header h;
-    h.opcode = proto::op::kPeerCreateWrite;
-    h.flags = proto::flag::kCmdWrite;
-    h.epoch = v.epoch;
-    h.set_oid(oid);
-    h.set_cow_oid(data[src].size());
-    const Reply r = co_await PeerCall(s, nodes[i], h, data[src]);
-    if (r.result() != res::kSuccess) {
+    const bool absent = crc[i] < 0 && !corrupt[i];
+    (absent ? missing : repaired).push_back(nodes[i].id());
+    const uint32_t rc = co_await PeerRewriteWhole(s, nodes[i], v.epoch, oid, data[src]);
+    if (rc != res::kSuccess) {
       spdlog::error("check {:016x}: repairing the copy on {} failed: {}", oid, nodes[i].id(),
-                    proto::ResultText(r.result()));
+                    proto::ResultText(rc));
     } else {
       spdlog::warn("check {:016x}: copy on {} {} from {}", oid, nodes[i].id(),
-                   crc[i] < 0 ? "was missing, restored" : "differed, repaired", nodes[src].id());
+                   absent       ? "was missing, restored"
+                   : corrupt[i] ? "was corrupt, repaired"
+                                : "differed, repaired",
+                   nodes[src].id());
     }
   }
   co_return JsonReply(req.hdr, json{{"oid", oid},

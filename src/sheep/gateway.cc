@@ -53,9 +53,25 @@ asio::awaitable<uint32_t> FanOut(Sheep& s, uint64_t oid, Header hdr,
       s, oid, hdr.opcode, [&](const View& v) -> asio::awaitable<uint32_t> {
         const auto nodes = PlacementOf(s, v, oid);
         hdr.epoch = v.epoch;
-        co_return WorstResult(
+        std::vector<Reply> replies =
             co_await CallEach(s, nodes, std::vector<Header>(nodes.size(), hdr),
-                              std::vector<std::span<const uint8_t>>(nodes.size(), data)));
+                              std::vector<std::span<const uint8_t>>(nodes.size(), data));
+        // A copy whose old bytes failed their checksums (a partial write must not mix new bytes
+        // into a rotten block) is rewritten whole from a copy that took the write.
+        std::vector<cluster::NodeInfo> rotten;
+        const cluster::NodeInfo* good = nullptr;
+        for (size_t i = 0; i < nodes.size(); ++i) {
+          if (replies[i].result() == res::kChecksumError) rotten.push_back(nodes[i]);
+          if (replies[i].result() == res::kSuccess) good = &nodes[i];
+        }
+        if (!rotten.empty()) {
+          uint32_t repair = res::kEio;
+          if (good != nullptr) repair = co_await RepairCopies(s, v.epoch, oid, *good, rotten);
+          for (Reply& r : replies) {
+            if (r.result() == res::kChecksumError) r.hdr.set_result(repair);
+          }
+        }
+        co_return WorstResult(replies);
       });
 }
 
@@ -165,6 +181,30 @@ uint64_t ObjectSize(Sheep& s, uint64_t oid) {
   return s.WithState([&](const ClusterState& st) { return st.ObjectSizeOf(proto::OidToVid(oid)); });
 }
 
+asio::awaitable<uint32_t> RepairCopies(Sheep& s, uint32_t epoch, uint64_t oid,
+                                       const cluster::NodeInfo& good,
+                                       const std::vector<cluster::NodeInfo>& bad) {
+  std::vector<uint8_t> whole;
+  uint32_t rc = co_await PeerReadWhole(s, good, oid, false, whole);
+  if (rc != res::kSuccess) {
+    spdlog::error("repair {:016x}: cannot read the good copy on {}: {}", oid, good.id(),
+                  proto::ResultText(rc));
+    co_return rc;
+  }
+  for (const auto& node : bad) {
+    const uint32_t one = co_await PeerRewriteWhole(s, node, epoch, oid, whole);
+    if (one == res::kSuccess) {
+      spdlog::warn("repair {:016x}: rewrote the bad copy on {} from the copy on {}", oid, node.id(),
+                   good.id());
+    } else {
+      spdlog::error("repair {:016x}: rewriting the copy on {} failed: {}", oid, node.id(),
+                    proto::ResultText(one));
+      rc = one;
+    }
+  }
+  co_return rc;
+}
+
 asio::awaitable<uint32_t> GatewayRead(Sheep& s, uint64_t oid, uint64_t offset, uint32_t len,
                                       std::vector<uint8_t>& out) {
   if (IsErasureCoded(s, oid)) co_return co_await EcRead(s, oid, offset, len, out);
@@ -186,15 +226,30 @@ asio::awaitable<uint32_t> GatewayRead(Sheep& s, uint64_t oid, uint64_t offset, u
                                          // object" is authoritative (writes reach every copy); an
                                          // unreachable one is not, so only unreachable copies make
                                          // the read wait for a new epoch.
+                                         // A copy that fails its checksums is skipped, and
+                                         // rewritten from the one that answers.
                                          uint32_t retry = res::kSuccess, error = res::kSuccess;
                                          bool no_obj = false;
+                                         std::vector<cluster::NodeInfo> rotten;
                                          for (const auto& node : nodes) {
                                            Reply r = co_await PeerCall(s, node, hdr, {});
                                            const uint32_t rc = r.result();
                                            if (rc == res::kSuccess) {
                                              out = std::move(r.data);
                                              out.resize(len);
+                                             if (!rotten.empty()) {
+                                               co_await RepairCopies(s, v.epoch, oid, node, rotten);
+                                             }
                                              co_return res::kSuccess;
+                                           }
+                                           if (rc == res::kChecksumError) {
+                                             spdlog::warn(
+                                                 "gateway: read of {:016x}: the copy on {} failed "
+                                                 "its checksums, trying another copy",
+                                                 oid, node.id());
+                                             rotten.push_back(node);
+                                             error = res::kEio;  // if no copy is good
+                                             continue;
                                            }
                                            if (rc == res::kOldNodeVer || rc == res::kNewNodeVer)
                                              co_return rc;

@@ -1,7 +1,8 @@
 // Gateway: how any sheep serves a client's object request. It places the object on the ring of
 // the current epoch and forwards to the sheep holding its copies: a write goes to every copy and
 // succeeds only when every copy of the current placement has it; a read is served by one copy,
-// falling back to the others. When the placement's epoch moves under a request (a node joined or
+// falling back to the others; a copy that fails its checksums is skipped and then rewritten from
+// the copy that served the read. When the placement's epoch moves under a request (a node joined or
 // left), the request is retried on the new placement.
 #pragma once
 #include <asio.hpp>
@@ -38,6 +39,13 @@ asio::awaitable<uint32_t> GatewayCreate(Sheep& s, uint64_t oid, uint64_t obj_siz
                                         const ClientRange* keep_existing = nullptr);
 // Removes every copy.
 asio::awaitable<uint32_t> GatewayRemove(Sheep& s, uint64_t oid);
+
+// Rewrites the copies of oid on `bad` (they failed their checksums) from the copy on `good`,
+// read whole and verified there; logs each repair. Returns kSuccess if every bad copy was
+// rewritten.
+asio::awaitable<uint32_t> RepairCopies(Sheep& s, uint32_t epoch, uint64_t oid,
+                                       const cluster::NodeInfo& good,
+                                       const std::vector<cluster::NodeInfo>& bad);
 
 // Size of an object: the VDI's object size for data objects, the full inode size for inodes.
 uint64_t ObjectSize(Sheep& s, uint64_t oid);

@@ -56,6 +56,10 @@ int main(int argc, char** argv) {
   app.add_option("--metrics", o.metrics, "serve Prometheus metrics at http://ADDR:PORT/metrics");
   app.set_config("--config", "", "read options from a TOML/INI file (the command line wins)");
   app.allow_config_extras(false);  // an unknown key in the file is an error, not ignored
+  app.add_option("--capacity", o.capacity,
+                 "bytes the object store may use, e.g. 64M (default: the disk's size); writes "
+                 "beyond it are answered NO_SPACE")
+      ->transform(CLI::AsSizeValue(false));
   app.add_option("dir", o.dir, "data directory")->required();
   try {
     app.parse(argc, argv);

@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <asio/experimental/concurrent_channel.hpp>
 
 #include "proto/ec.h"
+#include "sheep/asio_util.h"
 #include "sheep/sheep.h"
 
 namespace kelpie::sheep {
@@ -13,6 +15,9 @@ using proto::Header;
 namespace res = proto::res;
 
 namespace {
+
+// Carries the store's "durable" completion from its committer thread to the waiting coroutine.
+using DurableSignal = asio::experimental::concurrent_channel<void(asio::error_code, uint32_t)>;
 
 uint8_t PeerFlags(const Header& h) { return h.Get<uint8_t>(35); }
 
@@ -75,8 +80,21 @@ asio::awaitable<Reply> HandlePeerWrite(Sheep& s, Request& req, const ClientInfo&
   if (uint32_t rc = co_await s.recovery().EnsureLocal(oid); rc != res::kSuccess) {
     co_return Reply::Error(h, rc);
   }
-  std::lock_guard lk(s.recovery().ObjectLock(oid));
-  co_return Reply::Error(h, s.store().Write(oid, h.offset(), req.data));
+  // The object lock orders this write against creates, removals and recovery of the object; it
+  // is released before the sync, so the object's next writers apply their bytes meanwhile and
+  // share the sync (group commit) instead of queueing behind it.
+  auto durable = std::make_shared<DurableSignal>(s.io(), 1);
+  uint32_t rc;
+  {
+    std::lock_guard lk(s.recovery().ObjectLock(oid));
+    rc = s.store().WriteNoWait(oid, h.offset(), req.data,
+                               [durable](uint32_t r) { durable->try_send(asio::error_code{}, r); });
+  }
+  if (rc == res::kSuccess) {
+    auto [ec, synced] = co_await durable->async_receive(kTuple);
+    rc = ec ? res::kEio : synced;
+  }
+  co_return Reply::Error(h, rc);
 }
 
 asio::awaitable<Reply> HandlePeerCreateWrite(Sheep& s, Request& req, const ClientInfo&) {
@@ -175,6 +193,18 @@ asio::awaitable<uint32_t> PeerReadWhole(Sheep& s, const cluster::NodeInfo& node,
   if (r.result() != res::kSuccess) co_return r.result();
   out = std::move(r.data);
   co_return res::kSuccess;
+}
+
+asio::awaitable<uint32_t> PeerRewriteWhole(Sheep& s, const cluster::NodeInfo& node, uint32_t epoch,
+                                           uint64_t oid, std::span<const uint8_t> whole) {
+  Header h;
+  h.opcode = proto::op::kPeerCreateWrite;
+  h.flags = proto::flag::kCmdWrite;
+  h.epoch = epoch;
+  h.set_oid(oid);
+  h.set_cow_oid(whole.size());
+  const Reply r = co_await PeerCall(s, node, h, whole);
+  co_return r.result();
 }
 
 }  // namespace kelpie::sheep

@@ -50,8 +50,12 @@ asio::awaitable<Reply> PeerCall(Sheep& s, const cluster::NodeInfo& node, proto::
 
 asio::awaitable<uint32_t> PeerListObjects(Sheep& s, const cluster::NodeInfo& node,
                                           std::vector<uint64_t>& out);
-// Reads a whole stored copy (key: an oid, or a strip key, proto/ec.h), any epoch.
+// Reads a whole stored copy (key: an oid, or a strip key, proto/ec.h), any epoch;
+// kChecksumError if that copy failed its checksums (it must not be used).
 asio::awaitable<uint32_t> PeerReadWhole(Sheep& s, const cluster::NodeInfo& node, uint64_t key,
                                         bool allow_stale, std::vector<uint8_t>& out);
+// Replaces node's copy of oid with `whole` (a verified copy read from elsewhere), at `epoch`.
+asio::awaitable<uint32_t> PeerRewriteWhole(Sheep& s, const cluster::NodeInfo& node, uint32_t epoch,
+                                           uint64_t oid, std::span<const uint8_t> whole);
 
 }  // namespace kelpie::sheep

@@ -194,7 +194,7 @@ void Sheep::RequestShutdown() {
 }
 
 int Sheep::Run() {
-  store_ = std::make_unique<store::ObjectStore>(opts_.dir);
+  store_ = std::make_unique<store::ObjectStore>(opts_.dir, opts_.capacity);
   meta_ = std::make_unique<store::MetaStore>(opts_.dir);
   peers_ = std::make_unique<PeerPool>(io_);
   recovery_ = std::make_unique<Recovery>(*this);

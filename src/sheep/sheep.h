@@ -38,6 +38,7 @@ struct Options {
   bool foreground = false;
   int threads = 4;
   std::string metrics;  // --metrics ADDR:PORT: serve Prometheus metrics there ("" = off)
+  uint64_t capacity = 0;  // --capacity: bytes the object store may use; 0: the disk's size
 };
 
 // A consistent copy of what a request needs to know about the cluster.

@@ -7,11 +7,15 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "proto/constants.h"
+#include "proto/crc32c.h"
+#include "store/file_io.h"
+#include "store/group_commit.h"
 
 namespace kelpie::store {
 
@@ -19,6 +23,10 @@ namespace res = proto::res;
 namespace fs = std::filesystem;
 
 namespace {
+
+constexpr uint64_t B = ObjectStore::kBlockSize;
+// Free space a write leaves untouched on the filesystem: room for sidecars, renames and logs.
+constexpr uint64_t kSpaceReserve = 1 << 20;
 
 std::atomic<uint64_t> g_tmp_counter{0};
 
@@ -37,140 +45,332 @@ bool ParseHex(const std::string& name, uint64_t& oid) {
   return true;
 }
 
-// Full pread/pwrite loops (EINTR, short transfers).
-bool PreadAll(int fd, uint8_t* buf, size_t len, uint64_t off, size_t& got) {
-  got = 0;
-  while (got < len) {
-    const ssize_t n = ::pread(fd, buf + got, len - got, off + got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    if (n == 0) break;  // EOF: the rest reads as zeros
-    got += size_t(n);
-  }
-  return true;
+uint64_t BlocksOf(uint64_t bytes) { return (bytes + B - 1) / B; }
+
+// One CRC32C per 4 KiB of bytes (the last one over what is left).
+std::vector<uint32_t> BlockCrcs(std::span<const uint8_t> bytes) {
+  std::vector<uint32_t> out(BlocksOf(bytes.size()));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = proto::Crc32c(bytes.subspan(i * B, std::min<size_t>(B, bytes.size() - i * B)));
+  return out;
 }
 
-bool PwriteAll(int fd, const uint8_t* buf, size_t len, uint64_t off) {
-  size_t done = 0;
-  while (done < len) {
-    const ssize_t n = ::pwrite(fd, buf + done, len - done, off + done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    done += size_t(n);
+std::vector<uint8_t> CrcBytes(std::span<const uint32_t> crcs) {
+  std::vector<uint8_t> out(crcs.size() * 4);
+  for (size_t i = 0; i < crcs.size(); ++i) {
+    for (int k = 0; k < 4; ++k) out[i * 4 + k] = uint8_t(crcs[i] >> (8 * k));
   }
-  return true;
+  return out;
 }
 
-void SyncDir(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
+int64_t AllocatedBytes(const fs::path& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0 ? int64_t(st.st_blocks) * 512 : 0;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
+// Writes a new temporary file in dir, `size` bytes long with `bytes` at `offset`, synced; returns
+// its path, or nullopt with errno set.
+std::optional<fs::path> WriteTemp(const fs::path& dir, const std::string& tag, uint64_t size,
+                                  uint64_t offset, std::span<const uint8_t> bytes) {
+  const fs::path tmp = dir / fmt::format(".tmp.{}.{}", tag, g_tmp_counter.fetch_add(1));
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd.ok()) return std::nullopt;
+  if (::ftruncate(fd.get(), off_t(size)) != 0 ||
+      !PwriteAll(fd.get(), bytes.data(), bytes.size(), offset) || ::fdatasync(fd.get()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    errno = err;
+    return std::nullopt;
   }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
+  return tmp;
+}
 
- private:
-  int fd_;
-};
+// The checksums of a whole object image: obj_size bytes, zeros except data at offset.
+std::vector<uint32_t> ImageCrcs(uint64_t obj_size, uint64_t offset, std::span<const uint8_t> data) {
+  static const uint32_t kZeroBlockCrc = [] {
+    const std::vector<uint8_t> zeros(B, 0);
+    return proto::Crc32c(zeros);
+  }();
+  std::vector<uint32_t> out(BlocksOf(obj_size), kZeroBlockCrc);
+  const uint64_t end = offset + data.size();
+  std::vector<uint8_t> block(B);
+  for (uint64_t b = 0; b < out.size(); ++b) {
+    const uint64_t lo = b * B, hi = std::min(lo + B, obj_size);
+    if (hi - lo == B && (hi <= offset || lo >= end)) continue;
+    std::fill(block.begin(), block.end(), 0);
+    const uint64_t from = std::max(lo, offset), to = std::min(hi, end);
+    if (from < to) std::memcpy(&block[from - lo], &data[from - offset], to - from);
+    out[b] = proto::Crc32c(std::span(block.data(), hi - lo));
+  }
+  return out;
+}
 
 }  // namespace
 
-ObjectStore::ObjectStore(fs::path dir)
-    : obj_dir_(std::move(dir) / "obj"), stale_dir_(obj_dir_ / ".stale") {
+ObjectStore::ObjectStore(fs::path dir, uint64_t capacity_bytes)
+    : obj_dir_(std::move(dir) / "obj"), stale_dir_(obj_dir_ / ".stale"), capacity_(capacity_bytes) {
   fs::create_directories(stale_dir_);
-  // Temporary files of a create that crashed before its rename are garbage.
   for (const auto& e : fs::directory_iterator(obj_dir_)) {
-    if (e.path().filename().string().rfind(".tmp.", 0) == 0) {
-      std::error_code ec;
+    const std::string name = e.path().filename().string();
+    std::error_code ec;
+    // Temporary files of a create that crashed before its rename are garbage, and so is a
+    // sidecar whose object is gone.
+    if (name.rfind(".tmp.", 0) == 0) fs::remove(e.path(), ec);
+    uint64_t oid;
+    if (name.size() == 20 && name.ends_with(".crc") && ParseHex(name.substr(0, 16), oid) &&
+        !Exists(oid)) {
       fs::remove(e.path(), ec);
     }
   }
+  used_ = int64_t(ScanUsedBytes());
+  commit_ = std::make_unique<GroupCommit>();
 }
 
+ObjectStore::~ObjectStore() = default;
+
 fs::path ObjectStore::PathOf(uint64_t oid) const { return obj_dir_ / Hex(oid); }
+fs::path ObjectStore::CrcPathOf(uint64_t oid) const { return obj_dir_ / (Hex(oid) + ".crc"); }
+
+std::shared_mutex& ObjectStore::LockOf(uint64_t oid) const {
+  return locks_[(oid ^ (oid >> 32)) % locks_.size()];
+}
+
+uint32_t ObjectStore::LoadChecksums(uint64_t oid, int data_fd, uint64_t first,
+                                    std::span<uint32_t> out) const {
+  const fs::path crc_path = CrcPathOf(oid);
+  Fd crc(::open(crc_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!crc.ok() && errno == ENOENT) {
+    // An object from before checksums: trust its bytes once and record their checksums.
+    struct stat st;
+    if (::fstat(data_fd, &st) != 0) return res::kEio;
+    std::vector<uint8_t> all(size_t(st.st_size));
+    size_t got = 0;
+    if (!PreadAll(data_fd, all.data(), all.size(), 0, got)) return res::kEio;
+    all.resize(got);
+    const std::vector<uint8_t> table = CrcBytes(BlockCrcs(all));
+    const auto tmp = WriteTemp(obj_dir_, Hex(oid) + ".crc", table.size(), 0, table);
+    if (!tmp || ::rename(tmp->c_str(), crc_path.c_str()) != 0) {
+      spdlog::error("object {}: cannot write its checksums: {}", Hex(oid), std::strerror(errno));
+      return ErrnoToResult(errno);
+    }
+    spdlog::info("object {}: had no checksums (older store); computed from its current bytes",
+                 Hex(oid));
+    crc = Fd(::open(crc_path.c_str(), O_RDONLY | O_CLOEXEC));
+  }
+  if (!crc.ok()) {
+    spdlog::error("object {}: open checksums: {}", Hex(oid), std::strerror(errno));
+    return res::kEio;
+  }
+  std::vector<uint8_t> raw(out.size() * 4);
+  size_t got = 0;
+  if (!PreadAll(crc.get(), raw.data(), raw.size(), first * 4, got)) return res::kEio;
+  if (got != raw.size()) {
+    spdlog::error("object {}: checksum table ends before block {}", Hex(oid), first + got / 4);
+    return res::kChecksumError;
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = uint32_t(raw[i * 4]) | uint32_t(raw[i * 4 + 1]) << 8 | uint32_t(raw[i * 4 + 2]) << 16 |
+             uint32_t(raw[i * 4 + 3]) << 24;
+  }
+  return res::kSuccess;
+}
+
+uint32_t ObjectStore::VerifyBlocks(uint64_t oid, int data_fd, uint64_t first,
+                                   std::span<const uint8_t> bytes) const {
+  const std::vector<uint32_t> have = BlockCrcs(bytes);
+  std::vector<uint32_t> want(have.size());
+  if (uint32_t rc = LoadChecksums(oid, data_fd, first, want); rc != res::kSuccess) return rc;
+  for (size_t i = 0; i < have.size(); ++i) {
+    if (have[i] != want[i]) {
+      spdlog::error(
+          "object {}: block {} (bytes {}..{}) failed its checksum: stored {:08x}, "
+          "computed {:08x}",
+          Hex(oid), first + i, (first + i) * B,
+          (first + i) * B + std::min<uint64_t>(B, bytes.size() - i * B), want[i], have[i]);
+      return res::kChecksumError;
+    }
+  }
+  return res::kSuccess;
+}
+
+uint32_t ObjectStore::CheckSpace(uint64_t oid, uint64_t bytes) const {
+  const int64_t used = used_.load();
+  if (capacity_ != 0 && uint64_t(std::max<int64_t>(used, 0)) + bytes > capacity_) {
+    spdlog::warn("object {}: refusing a {} byte write: store at {} of its {} byte capacity",
+                 Hex(oid), bytes, used, capacity_);
+    return res::kNoSpace;
+  }
+  struct statvfs vfs;
+  if (::statvfs(obj_dir_.c_str(), &vfs) == 0) {
+    const uint64_t avail = uint64_t(vfs.f_bavail) * vfs.f_frsize;
+    if (avail < bytes + kSpaceReserve) {
+      spdlog::warn("object {}: refusing a {} byte write: {} bytes free on disk", Hex(oid), bytes,
+                   avail);
+      return res::kNoSpace;
+    }
+  }
+  return res::kSuccess;
+}
 
 uint32_t ObjectStore::Read(uint64_t oid, uint64_t offset, std::span<uint8_t> out) const {
+  std::shared_lock lk(LockOf(oid));
   Fd fd(::open(PathOf(oid).c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
+  struct stat st;
+  if (!fd.ok() || ::fstat(fd.get(), &st) != 0) {
     if (errno == ENOENT) return res::kNoObj;
     spdlog::error("read {}: open: {}", Hex(oid), std::strerror(errno));
     return res::kEio;
   }
+  const uint64_t size = uint64_t(st.st_size);
+  std::memset(out.data(), 0, out.size());
+  if (out.empty() || offset >= size) return res::kSuccess;
+  // Whole blocks are read so that each can be checked against its checksum.
+  const uint64_t end = std::min<uint64_t>(offset + out.size(), size);
+  const uint64_t first = offset / B;
+  const uint64_t lo = first * B, hi = std::min(BlocksOf(end) * B, size);
+  std::vector<uint8_t> blocks(hi - lo);
   size_t got = 0;
-  if (!PreadAll(fd.get(), out.data(), out.size(), offset, got)) {
+  if (!PreadAll(fd.get(), blocks.data(), blocks.size(), lo, got)) {
     spdlog::error("read {} at {}: {}", Hex(oid), offset, std::strerror(errno));
     return res::kEio;
   }
-  std::memset(out.data() + got, 0, out.size() - got);
+  blocks.resize(got);  // the file shrank under us: verify what is there
+  if (uint32_t rc = VerifyBlocks(oid, fd.get(), first, blocks); rc != res::kSuccess) return rc;
+  if (lo + got > offset)
+    std::memcpy(out.data(), &blocks[offset - lo], std::min<uint64_t>(end, lo + got) - offset);
   return res::kSuccess;
 }
 
-uint32_t ObjectStore::Write(uint64_t oid, uint64_t offset, std::span<const uint8_t> data) {
+// The files a write touched, open until the group commit has synced them.
+struct WriteFiles {
+  Fd data;
+  Fd crc;
+};
+
+uint32_t ObjectStore::ApplyWrite(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
+                                 std::shared_ptr<WriteFiles>& files) {
   if (offset + data.size() < offset) return res::kInvalidParms;
-  Fd fd(::open(PathOf(oid).c_str(), O_WRONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
+  files = std::make_shared<WriteFiles>();
+  files->data = Fd(::open(PathOf(oid).c_str(), O_RDWR | O_CLOEXEC));
+  const int fd = files->data.get();
+  if (fd < 0) {
     if (errno == ENOENT) return res::kNoObj;
     spdlog::error("write {}: open: {}", Hex(oid), std::strerror(errno));
     return ErrnoToResult(errno);
   }
-  if (!PwriteAll(fd.get(), data.data(), data.size(), offset) || ::fdatasync(fd.get()) != 0) {
+  if (data.empty()) return res::kSuccess;  // nothing to apply, nothing to sync
+  if (uint32_t rc = CheckSpace(oid, data.size()); rc != res::kSuccess) return rc;
+  std::unique_lock lk(LockOf(oid));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return res::kEio;
+  const uint64_t old_size = uint64_t(st.st_size);
+  const int64_t old_alloc = int64_t(st.st_blocks) * 512;
+  const uint64_t end = offset + data.size();
+  if (end > old_size) {
+    spdlog::error("write {}: bytes {}..{} lie past its end ({})", Hex(oid), offset, end, old_size);
+    return res::kInvalidParms;
+  }
+  const uint64_t first = offset / B, last = BlocksOf(end) - 1;
+  const uint64_t lo = first * B, hi = std::min((last + 1) * B, old_size);
+  // The new contents of every block the write touches: the old bytes of the edge blocks it
+  // only partly covers (checked first: new bytes must not bless a rotten block), then data.
+  // Checking them also makes sure the sidecar exists (an object from before checksums gets
+  // one here).
+  std::vector<uint8_t> blocks(hi - lo, 0);
+  std::vector<uint64_t> edges{first};
+  if (last != first) edges.push_back(last);
+  for (const uint64_t b : edges) {
+    const uint64_t blo = b * B, bhi = std::min(blo + B, old_size);
+    if (offset <= blo && end >= bhi) continue;
+    size_t got = 0;
+    const auto old = std::span(blocks).subspan(blo - lo, bhi - blo);
+    if (!PreadAll(fd, old.data(), old.size(), blo, got) || got != old.size()) return res::kEio;
+    if (uint32_t rc = VerifyBlocks(oid, fd, b, old); rc != res::kSuccess) return rc;
+  }
+  std::memcpy(&blocks[offset - lo], data.data(), data.size());
+  const std::vector<uint8_t> table = CrcBytes(BlockCrcs(blocks));
+  if (lo == offset && hi == end) {
+    // No edge was read: make sure the sidecar exists all the same.
+    std::vector<uint32_t> probe(1);
+    if (uint32_t rc = LoadChecksums(oid, fd, first, probe); rc != res::kSuccess) return rc;
+  }
+  files->crc = Fd(::open(CrcPathOf(oid).c_str(), O_WRONLY | O_CLOEXEC));
+  if (!files->crc.ok() || !PwriteAll(fd, data.data(), data.size(), offset) ||
+      !PwriteAll(files->crc.get(), table.data(), table.size(), first * 4) ||
+      ::fstat(fd, &st) != 0) {
     const int err = errno;
     spdlog::error("write {} at {} ({} bytes): {}", Hex(oid), offset, data.size(),
                   std::strerror(err));
     return ErrnoToResult(err);
   }
+  used_ += int64_t(st.st_blocks) * 512 - old_alloc;
   return res::kSuccess;
+}
+
+uint32_t ObjectStore::WriteNoWait(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
+                                  std::function<void(uint32_t)> durable) {
+  std::shared_ptr<WriteFiles> files;
+  if (uint32_t rc = ApplyWrite(oid, offset, data, files); rc != res::kSuccess) return rc;
+  if (!files->crc.ok()) {
+    durable(res::kSuccess);
+    return res::kSuccess;
+  }
+  std::vector<int> fds{files->data.get(), files->crc.get()};
+  commit_->Submit(oid, std::move(fds), files, std::move(durable));
+  return res::kSuccess;
+}
+
+uint32_t ObjectStore::Write(uint64_t oid, uint64_t offset, std::span<const uint8_t> data) {
+  std::shared_ptr<WriteFiles> files;
+  if (uint32_t rc = ApplyWrite(oid, offset, data, files); rc != res::kSuccess) return rc;
+  if (!files->crc.ok()) return res::kSuccess;
+  std::vector<int> fds{files->data.get(), files->crc.get()};
+  return commit_->SubmitAndWait(oid, std::move(fds), files);
 }
 
 uint32_t ObjectStore::CreateAndWrite(uint64_t oid, uint64_t obj_size, uint64_t offset,
                                      std::span<const uint8_t> data) {
   if (offset + data.size() < offset || offset + data.size() > obj_size) return res::kInvalidParms;
-  const fs::path tmp = obj_dir_ / fmt::format(".tmp.{}.{}", Hex(oid), g_tmp_counter.fetch_add(1));
-  const int raw = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (raw < 0) {
-    spdlog::error("create {}: {}", Hex(oid), std::strerror(errno));
-    return ErrnoToResult(errno);
+  const std::vector<uint8_t> table = CrcBytes(ImageCrcs(obj_size, offset, data));
+  if (uint32_t rc = CheckSpace(oid, data.size() + table.size()); rc != res::kSuccess) return rc;
+  const auto tmp = WriteTemp(obj_dir_, Hex(oid), obj_size, offset, data);
+  const auto tmp_crc =
+      tmp ? WriteTemp(obj_dir_, Hex(oid) + ".crc", table.size(), 0, table) : std::nullopt;
+  if (!tmp_crc) {
+    const int err = errno;
+    spdlog::error("create {} ({} bytes): {}", Hex(oid), obj_size, std::strerror(err));
+    if (tmp) ::unlink(tmp->c_str());
+    return ErrnoToResult(err);
   }
   {
-    Fd fd(raw);
-    if (::ftruncate(fd.get(), off_t(obj_size)) != 0 ||
-        !PwriteAll(fd.get(), data.data(), data.size(), offset) || ::fdatasync(fd.get()) != 0) {
+    std::unique_lock lk(LockOf(oid));
+    const int64_t old_alloc = AllocatedBytes(PathOf(oid)) + AllocatedBytes(CrcPathOf(oid));
+    // Checksums first: a crash between the renames leaves the old bytes under the new
+    // checksums, which reads as a checksum error and is repaired from another copy.
+    if (::rename(tmp_crc->c_str(), CrcPathOf(oid).c_str()) != 0 ||
+        ::rename(tmp->c_str(), PathOf(oid).c_str()) != 0) {
       const int err = errno;
-      spdlog::error("create {} ({} bytes): {}", Hex(oid), obj_size, std::strerror(err));
-      ::unlink(tmp.c_str());
+      spdlog::error("create {}: rename: {}", Hex(oid), std::strerror(err));
+      ::unlink(tmp->c_str());
+      ::unlink(tmp_crc->c_str());
       return ErrnoToResult(err);
     }
-  }
-  if (::rename(tmp.c_str(), PathOf(oid).c_str()) != 0) {
-    const int err = errno;
-    spdlog::error("create {}: rename: {}", Hex(oid), std::strerror(err));
-    ::unlink(tmp.c_str());
-    return ErrnoToResult(err);
+    used_ += AllocatedBytes(PathOf(oid)) + AllocatedBytes(CrcPathOf(oid)) - old_alloc;
   }
   SyncDir(obj_dir_);
   return res::kSuccess;
 }
 
 uint32_t ObjectStore::Remove(uint64_t oid) {
+  std::unique_lock lk(LockOf(oid));
+  const int64_t alloc = AllocatedBytes(PathOf(oid)) + AllocatedBytes(CrcPathOf(oid));
   if (::unlink(PathOf(oid).c_str()) != 0) {
     if (errno == ENOENT) return res::kNoObj;
     spdlog::error("remove {}: {}", Hex(oid), std::strerror(errno));
     return res::kEio;
   }
+  ::unlink(CrcPathOf(oid).c_str());
+  used_ -= alloc;
   SyncDir(obj_dir_);
   return res::kSuccess;
 }
@@ -204,6 +404,29 @@ std::vector<uint64_t> ListDir(const fs::path& dir, bool with_suffix) {
   return out;
 }
 
+// The names in `dir` starting with `prefix`.
+std::vector<std::string> NamesWithPrefix(const fs::path& dir, const std::string& prefix) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::string_view(e->d_name).starts_with(prefix)) out.emplace_back(e->d_name);
+  }
+  ::closedir(d);
+  return out;
+}
+
+std::optional<std::vector<uint8_t>> ReadWholeFile(const fs::path& p) {
+  Fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st;
+  if (!fd.ok() || ::fstat(fd.get(), &st) != 0) return std::nullopt;
+  std::vector<uint8_t> data(size_t(st.st_size));
+  size_t got = 0;
+  if (!PreadAll(fd.get(), data.data(), data.size(), 0, got)) return std::nullopt;
+  data.resize(got);
+  return data;
+}
+
 }  // namespace
 
 std::vector<uint64_t> ObjectStore::List() const { return ListDir(obj_dir_, false); }
@@ -216,58 +439,57 @@ std::vector<uint64_t> ObjectStore::ListStale() const {
 }
 
 void ObjectStore::MoveToStale(uint64_t oid, uint32_t epoch) {
+  std::unique_lock lk(LockOf(oid));
+  const int64_t alloc = AllocatedBytes(PathOf(oid)) + AllocatedBytes(CrcPathOf(oid));
   const fs::path to = stale_dir_ / fmt::format("{}.{}", Hex(oid), epoch);
-  if (::rename(PathOf(oid).c_str(), to.c_str()) != 0 && errno != ENOENT) {
-    spdlog::error("stale {}: {}", Hex(oid), std::strerror(errno));
+  if (::rename(PathOf(oid).c_str(), to.c_str()) != 0) {
+    if (errno != ENOENT) spdlog::error("stale {}: {}", Hex(oid), std::strerror(errno));
+    return;
   }
+  const fs::path crc_to = to.string() + ".crc";
+  if (::rename(CrcPathOf(oid).c_str(), crc_to.c_str()) != 0 && errno != ENOENT)
+    spdlog::error("stale {}: checksums: {}", Hex(oid), std::strerror(errno));
+  used_ -= alloc;
 }
 
 std::optional<std::vector<uint8_t>> ObjectStore::ReadStale(uint64_t oid) const {
   const std::string prefix = Hex(oid) + ".";
   std::optional<uint32_t> newest;
-  DIR* d = ::opendir(stale_dir_.c_str());
-  if (d == nullptr) return std::nullopt;
-  while (struct dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
-    if (name.rfind(prefix, 0) != 0) continue;
+  for (const std::string& name : NamesWithPrefix(stale_dir_, prefix)) {
     const uint32_t ep = uint32_t(std::strtoul(name.c_str() + prefix.size(), nullptr, 10));
     if (!newest || ep > *newest) newest = ep;
   }
-  ::closedir(d);
   if (!newest) return std::nullopt;
   const fs::path p = stale_dir_ / fmt::format("{}{}", prefix, *newest);
-  Fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
-  struct stat st;
-  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) return std::nullopt;
-  std::vector<uint8_t> data(size_t(st.st_size));
-  size_t got = 0;
-  if (!PreadAll(fd.get(), data.data(), data.size(), 0, got)) return std::nullopt;
-  data.resize(got);
+  auto data = ReadWholeFile(p);
+  if (!data) return std::nullopt;
+  // A stale copy set aside before checksums existed has no sidecar: it is served unverified.
+  const auto table = ReadWholeFile(p.string() + ".crc");
+  if (!table) return data;
+  const std::vector<uint8_t> have = CrcBytes(BlockCrcs(*data));
+  if (have != *table) {
+    spdlog::error("stale copy {} of epoch {} failed its checksums: not used", Hex(oid), *newest);
+    return std::nullopt;
+  }
   return data;
 }
 
 void ObjectStore::DropStale(uint64_t oid) {
-  const std::string prefix = Hex(oid) + ".";
-  DIR* d = ::opendir(stale_dir_.c_str());
-  if (d == nullptr) return;
-  std::vector<std::string> victims;
-  while (struct dirent* e = ::readdir(d)) {
-    if (std::string(e->d_name).rfind(prefix, 0) == 0) victims.push_back(e->d_name);
-  }
-  ::closedir(d);
-  for (const auto& v : victims) ::unlink((stale_dir_ / v).c_str());
+  for (const std::string& name : NamesWithPrefix(stale_dir_, Hex(oid) + "."))
+    ::unlink((stale_dir_ / name).c_str());
 }
 
-uint64_t ObjectStore::UsedBytes() const {
+uint64_t ObjectStore::ScanUsedBytes() const {
   uint64_t used = 0;
-  for (uint64_t oid : List()) {
-    struct stat st;
-    if (::stat(PathOf(oid).c_str(), &st) == 0) used += uint64_t(st.st_blocks) * 512;
-  }
+  for (uint64_t oid : List())
+    used += uint64_t(AllocatedBytes(PathOf(oid)) + AllocatedBytes(CrcPathOf(oid)));
   return used;
 }
 
+uint64_t ObjectStore::UsedBytes() const { return uint64_t(std::max<int64_t>(used_.load(), 0)); }
+
 uint64_t ObjectStore::CapacityBytes() const {
+  if (capacity_ != 0) return capacity_;
   struct statvfs vfs;
   if (::statvfs(obj_dir_.c_str(), &vfs) != 0) return 0;
   return uint64_t(vfs.f_blocks) * vfs.f_frsize;

@@ -2,32 +2,75 @@
 // 16 hex digits. Every mutation is durable (fdatasync) before it returns, because the gateway
 // acknowledges a client's write as soon as every copy's store call has returned.
 // Thread-safe: calls on different objects run in parallel; callers serialize conflicting
-// writes to one object if they need ordering.
+// writes to one object if they need ordering. A read never sees a write half applied: data and
+// checksums change together under a per-object lock, which is not held across the fdatasync.
+//
+// Checksums: every object file has a sidecar DIR/obj/<oid>.crc holding one CRC32C (little
+// endian) per 4 KiB block of the object (the last block may be shorter), so bit rot or a torn
+// write is caught before it is served. Every read verifies the blocks it touches, every write
+// verifies the partly overwritten blocks at its edges before mixing new bytes into them; a
+// mismatch is logged and answered kChecksumError, and the caller fetches a good copy from
+// another sheep and rewrites this one with CreateAndWrite. An object without a sidecar (a store
+// written before checksums existed) is trusted once: its sidecar is computed from the file on
+// first access, logged.
+//
+// Crash safety and group commit: a write puts its data and its blocks' checksums in place (page
+// cache, under the object's lock), releases the lock, and is then made durable by the store's
+// GroupCommit, which syncs the writes submitted meanwhile together (see group_commit.h); the
+// write returns (or WriteNoWait's completion runs) only once it is durable. A crash before the
+// sync can leave a block whose bytes and checksum disagree (a torn block); it reads as
+// kChecksumError and is repaired from another copy like bit rot, so the store never serves
+// garbage. CreateAndWrite builds both files aside, synced, and renames them into place.
+//
+// Space: a write that may need more space than is free (the filesystem's free space, or the
+// --capacity limit given to the store) is refused with kNoSpace before anything is written, so
+// the object keeps its acknowledged bytes; reads go on.
 //
 // Stale copies: when a sheep must not trust its copy of an object (it was away while the
-// cluster went on), the copy is moved aside to DIR/obj/.stale/<oid>.<epoch>, never deleted
-// outright, so recovery can fall back on it when no live node has the object.
+// cluster went on), the copy is moved aside to DIR/obj/.stale/<oid>.<epoch> (with its sidecar
+// <oid>.<epoch>.crc), never deleted outright, so recovery can fall back on it when no live node
+// has the object.
 #pragma once
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace kelpie::store {
 
+class GroupCommit;
+struct WriteFiles;  // the open files of one write, kept until it is synced
+
 class ObjectStore {
  public:
-  // Creates DIR/obj and DIR/obj/.stale if missing.
-  explicit ObjectStore(std::filesystem::path dir);
+  static constexpr uint64_t kBlockSize = 4096;
+
+  // Creates DIR/obj and DIR/obj/.stale if missing. capacity_bytes > 0 limits the bytes the live
+  // objects may occupy (tests use it for a small disk); 0 means the filesystem's size.
+  explicit ObjectStore(std::filesystem::path dir, uint64_t capacity_bytes = 0);
+  ~ObjectStore();
 
   // All calls return a proto::res code: kSuccess, kNoObj (no such object), kEio (I/O error,
-  // logged), kNoSpace (ENOSPC/EDQUOT).
+  // logged), kNoSpace (ENOSPC/EDQUOT or over capacity), kChecksumError (a block failed its
+  // checksum, logged).
 
   // Reads out.size() bytes at offset. Bytes past the end of the file read as zeros.
   uint32_t Read(uint64_t oid, uint64_t offset, std::span<uint8_t> out) const;
-  // Overwrites part of an existing object; kNoObj if it does not exist.
+  // Overwrites part of an existing object; kNoObj if it does not exist, kInvalidParms past its end.
   uint32_t Write(uint64_t oid, uint64_t offset, std::span<const uint8_t> data);
+  // Write without blocking for durability: applies the bytes and returns; on kSuccess, `durable`
+  // runs later (on the committer thread) with kSuccess once the write is durable, or with the
+  // sync's error. On any other result `durable` never runs. Lets a caller release its own
+  // per-object lock before the sync, so later writers of the object join the same batch.
+  uint32_t WriteNoWait(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
+                       std::function<void(uint32_t)> durable);
   // Creates (or replaces) the object atomically — written to a temporary file, synced, renamed —
   // as obj_size bytes: zeros except `data` at `offset`. Readers see the old object or the whole
   // new one, never a torn one.
@@ -45,21 +88,42 @@ class ObjectStore {
   std::vector<uint64_t> ListStale() const;
   // Moves the live copy aside as stale for `epoch` (no-op if absent).
   void MoveToStale(uint64_t oid, uint32_t epoch);
-  // Reads a whole stale copy (the newest epoch's), if any.
+  // Reads a whole stale copy (the newest epoch's), if any and if it passes its checksums.
   std::optional<std::vector<uint8_t>> ReadStale(uint64_t oid) const;
   // Deletes every stale copy of oid (after it was recovered).
   void DropStale(uint64_t oid);
 
-  // Bytes used by live objects (allocated blocks) and the filesystem's capacity.
+  // Bytes used by live objects (allocated blocks of data and sidecars) and the capacity (the
+  // limit given, else the filesystem's size).
   uint64_t UsedBytes() const;
   uint64_t CapacityBytes() const;
 
   const std::filesystem::path& dir() const { return obj_dir_; }
+  GroupCommit& group_commit() { return *commit_; }
 
  private:
   std::filesystem::path PathOf(uint64_t oid) const;
+  std::filesystem::path CrcPathOf(uint64_t oid) const;
+  std::shared_mutex& LockOf(uint64_t oid) const;
+  // Loads the checksums of blocks [first, first + out.size()) of oid, computing the sidecar
+  // from the file if it has none yet. Caller holds the object's lock (shared is enough).
+  uint32_t LoadChecksums(uint64_t oid, int data_fd, uint64_t first, std::span<uint32_t> out) const;
+  // kSuccess if the blocks starting at block `first`, held in `bytes`, match their checksums.
+  uint32_t VerifyBlocks(uint64_t oid, int data_fd, uint64_t first,
+                        std::span<const uint8_t> bytes) const;
+  // kNoSpace if `bytes` more might not fit.
+  uint32_t CheckSpace(uint64_t oid, uint64_t bytes) const;
+  uint64_t ScanUsedBytes() const;
+  // The first half of a write: bytes and checksums in place, files open in `files` for the sync.
+  uint32_t ApplyWrite(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
+                      std::shared_ptr<WriteFiles>& files);
+
   std::filesystem::path obj_dir_;
   std::filesystem::path stale_dir_;
+  uint64_t capacity_;
+  mutable std::atomic<int64_t> used_{0};  // allocated bytes of live objects, kept per mutation
+  mutable std::array<std::shared_mutex, 64> locks_;
+  std::unique_ptr<GroupCommit> commit_;
 };
 
 // MetaStore: small named records under DIR (cluster config, epoch history, VDI catalog),

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "proto/constants.h"
+#include "temp_dir.h"
 
 namespace kelpie::store {
 namespace {
@@ -18,16 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace res = proto::res;
 
-class StoreTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/kelpie-store-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+using StoreTest = TempDirTest;
 
 std::vector<uint8_t> Bytes(size_t n, uint8_t v) { return std::vector<uint8_t>(n, v); }
 
