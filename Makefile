@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: deps build test unit integration demo format clean asan bench
+.PHONY: deps build test unit integration demo format clean asan bench fuzz
 
 deps:
 	scripts/install-deps.sh
@@ -19,6 +19,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 1200 $(CTEST_ARGS)
 ifeq ($(CI),true)
 	$(MAKE) asan
+	$(MAKE) fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 endif
 
 unit: build
@@ -32,6 +33,16 @@ asan: deps
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure --timeout 1200 -L unit
 
+# libFuzzer targets (tests/fuzz) in their own clang-14 tree with ASan/UBSan, each run for
+# FUZZ_SECONDS from its seed corpus; CI runs them for CI_FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+CI_FUZZ_SECONDS ?= 10
+fuzz: deps
+	cmake -S . -B $(BUILD)-fuzz -G Ninja -DKELPIE_FUZZ=ON -DKELPIE_WERROR=OFF \
+	  -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Fuzz $(CMAKE_FLAGS)
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz_all
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_fuzz.sh $(BUILD)-fuzz
+
 demo: build
 	scripts/demo.sh
 
@@ -44,4 +55,4 @@ format:
 	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

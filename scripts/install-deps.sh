@@ -8,6 +8,8 @@ PKGS=(
   cmake ninja-build g++ make pkg-config
   libasio-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libisal-dev
   libgtest-dev libgmock-dev nettle-dev
+  # fuzz targets (make fuzz): clang with libFuzzer and the sanitizer runtimes
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev
   # real clients the integration tests drive
   tgt libiscsi-bin libiscsi-dev qemu-utils qemu-block-extra
   python3 procps

@@ -71,6 +71,10 @@ bool DecodeInode(std::span<const uint8_t> bytes, Inode& out) {
   out.store_policy = b[kStorePolicy];
   out.nr_copies = b[kNrCopies];
   out.block_size_shift = b[kBlockSizeShift];
+  // Outside sheepdog's range the object size means nothing (and a shift of 64 or more is not
+  // even a number): the inode is corrupt.
+  if (out.block_size_shift < kMinBlockSizeShift || out.block_size_shift > kMaxBlockSizeShift)
+    return false;
   out.snap_id = LoadLE<uint32_t>(b + kSnapId);
   out.vdi_id = LoadLE<uint32_t>(b + kVdiId);
   out.parent_vdi_id = LoadLE<uint32_t>(b + kParentVdiId);

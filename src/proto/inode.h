@@ -66,7 +66,8 @@ std::vector<uint8_t> EncodeInode(const Inode& inode);
 // Encodes only the 4664-byte header.
 std::vector<uint8_t> EncodeInodeHeader(const Inode& inode);
 // Decodes from at least kInodeHeaderSize bytes; the table too when the span holds it. Returns
-// false when the span is shorter than the header.
+// false when the span is shorter than the header or the block size shift is outside
+// [kMinBlockSizeShift, kMaxBlockSizeShift] (a corrupt inode).
 bool DecodeInode(std::span<const uint8_t> bytes, Inode& out);
 
 // Maximum VDI size for an object size: object size times 2^20 objects.

@@ -2,6 +2,7 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -60,6 +61,19 @@ int main(int argc, char** argv) {
                  "bytes the object store may use, e.g. 64M (default: the disk's size); writes "
                  "beyond it are answered NO_SPACE")
       ->transform(CLI::AsSizeValue(false));
+  app.add_option("--max-connections", o.max_connections,
+                 "client connections served at once; more are closed (default 4096)")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--header-timeout", o.header_timeout_s,
+                 "seconds a request may take to arrive once begun; slower peers are dropped "
+                 "(default 30)")
+      ->check(CLI::Range(1, 86400));
+  app.add_option("--idle-timeout", o.idle_timeout_s,
+                 "seconds a silent connection is kept (default 0: forever)")
+      ->check(CLI::Range(0, 86400 * 365));
+  app.add_option("--max-inflight-bytes", o.max_inflight_bytes,
+                 "data bytes the requests of one connection may hold (default 64 MiB)")
+      ->check(CLI::Range(size_t(1) << 20, size_t(1) << 40));
   app.add_option("dir", o.dir, "data directory")->required();
   try {
     app.parse(argc, argv);
@@ -100,6 +114,12 @@ int main(int argc, char** argv) {
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
 
+  // Room for max_connections clients plus the store's and the peers' descriptors.
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   kelpie::sheep::Sheep sheep(o);
   return sheep.Run();
 }

@@ -47,7 +47,58 @@ bool VersionOk(const proto::Header& h) {
   return h.proto_ver <= (h.opcode < 0x80 ? proto::kProtoVer : proto::kPeerProtoVer);
 }
 
-asio::awaitable<void> ServeConnection(Sheep& sheep, std::shared_ptr<tcp::socket> sock) {
+// A deadline on a connection's reads: when it passes, the socket's read side is shut down, so
+// the pending read ends (end of file) and the connection loop drops the peer, saying why. The
+// generation keeps a deadline that fired just as it was re-armed from cutting the next read.
+class ReadDeadline {
+ public:
+  explicit ReadDeadline(std::shared_ptr<tcp::socket> sock)
+      : sock_(std::move(sock)), timer_(sock_->get_executor()) {}
+  ~ReadDeadline() { Disarm(); }
+  // seconds <= 0: no deadline.
+  void Arm(int seconds) {
+    const uint64_t gen = ++*gen_;
+    timer_.cancel();
+    if (seconds <= 0) return;
+    timer_.expires_after(std::chrono::seconds(seconds));
+    timer_.async_wait([sock = sock_, gen_now = gen_, expired = expired_, gen](asio::error_code ec) {
+      if (ec || gen_now->load() != gen) return;
+      *expired = true;
+      asio::error_code ignored;
+      sock->shutdown(tcp::socket::shutdown_receive, ignored);
+    });
+  }
+  void Disarm() { Arm(0); }
+  bool expired() const { return expired_->load(); }
+
+ private:
+  std::shared_ptr<tcp::socket> sock_;
+  asio::steady_timer timer_;
+  std::shared_ptr<std::atomic<uint64_t>> gen_ = std::make_shared<std::atomic<uint64_t>>(0);
+  std::shared_ptr<std::atomic<bool>> expired_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+// What a connection's requests being served hold: their count and their data bytes (request
+// data, or the reply data a read asks for).
+struct InFlight {
+  std::atomic<size_t> requests{0};
+  std::atomic<size_t> bytes{0};
+};
+
+// Waits until one more request costing `cost` bytes fits the connection's bounds (a request
+// alone may always run, so one as large as the data limit is never stuck).
+asio::awaitable<void> WaitForRoom(tcp::socket& sock, const InFlight& f, size_t cost,
+                                  size_t max_bytes) {
+  asio::steady_timer wait(sock.get_executor());
+  while (f.requests.load() >= kMaxInFlight ||
+         (f.requests.load() > 0 && f.bytes.load() + cost > max_bytes)) {
+    wait.expires_after(std::chrono::milliseconds(1));
+    co_await wait.async_wait(kTuple);
+  }
+}
+
+asio::awaitable<void> ServeClient(Sheep& sheep, std::shared_ptr<tcp::socket> sock) {
+  const Options& opts = sheep.options();
   ClientInfo client;
   asio::error_code ec;
   const auto remote = sock->remote_endpoint(ec);
@@ -61,17 +112,35 @@ asio::awaitable<void> ServeConnection(Sheep& sheep, std::shared_ptr<tcp::socket>
 
   auto replies = std::make_shared<ReplyQueue>(sock->get_executor(), kMaxInFlight);
   asio::co_spawn(sock->get_executor(), WriteReplies(sock, replies), asio::detached);
-  auto in_flight = std::make_shared<std::atomic<size_t>>(0);
+  auto in_flight = std::make_shared<InFlight>();
+  ReadDeadline deadline(sock);
   std::string why = "client closed the connection";
   for (;;) {
+    // Idle until a request's first byte; from then on the whole request is due within the
+    // header timeout.
     proto::HeaderBytes hb;
-    auto [rec, n] = co_await asio::async_read(*sock, asio::buffer(hb), kTuple);
-    if (rec) {
-      if (rec != asio::error::eof || n != 0) {
-        why = n == 0 ? rec.message() : fmt::format("truncated header ({} of 48 bytes)", n);
+    deadline.Arm(opts.idle_timeout_s);
+    auto [iec, first] =
+        co_await asio::async_read(*sock, asio::buffer(hb), asio::transfer_at_least(1), kTuple);
+    if (iec) {
+      if (deadline.expired()) {
+        why = fmt::format("idle for {} s", opts.idle_timeout_s);
+      } else if (iec != asio::error::eof) {
+        why = iec.message();
       }
       break;
     }
+    deadline.Arm(opts.header_timeout_s);
+    auto [rec, rest] = co_await asio::async_read(
+        *sock, asio::buffer(hb.data() + first, hb.size() - first), kTuple);
+    const size_t n = first + rest;
+    if (rec) {
+      why = deadline.expired() ? fmt::format("header not complete within {} s ({} of 48 bytes)",
+                                             opts.header_timeout_s, n)
+                               : fmt::format("truncated header ({} of 48 bytes)", n);
+      break;
+    }
+    deadline.Disarm();
     Request req;
     req.hdr = proto::DecodeHeader(hb);
     const proto::Header& h = req.hdr;
@@ -82,12 +151,20 @@ asio::awaitable<void> ServeConnection(Sheep& sheep, std::shared_ptr<tcp::socket>
                                    Reply::Error(h, proto::res::kInvalidParms), kTuple);
       break;
     }
+    // Bound what this connection holds before its data is allocated.
+    const size_t cost = h.data_length;
+    co_await WaitForRoom(*sock, *in_flight, cost, opts.max_inflight_bytes);
     if (h.is_write() && h.data_length != 0) {
       req.data.resize(h.data_length);
+      deadline.Arm(opts.header_timeout_s);
       auto [dec, dn] = co_await asio::async_read(*sock, asio::buffer(req.data), kTuple);
+      deadline.Disarm();
       if (dec) {
-        why = fmt::format("vanished mid-request ({} of {} data bytes, opcode {:#x})", dn,
-                          h.data_length, h.opcode);
+        why = fmt::format("{} ({} of {} data bytes, opcode {:#x})",
+                          deadline.expired() ? fmt::format("request not complete within {} s",
+                                                           opts.header_timeout_s)
+                                             : std::string("vanished mid-request"),
+                          dn, h.data_length, h.opcode);
         break;
       }
     }
@@ -113,29 +190,26 @@ asio::awaitable<void> ServeConnection(Sheep& sheep, std::shared_ptr<tcp::socket>
       co_await replies->async_send(asio::error_code{}, false, std::move(rep), kTuple);
       continue;
     }
-    // Bound the requests a single connection may have in flight.
-    asio::steady_timer wait(sock->get_executor());
-    while (in_flight->load() >= kMaxInFlight) {
-      wait.expires_after(std::chrono::milliseconds(1));
-      co_await wait.async_wait(kTuple);
-    }
-    ++*in_flight;
+    ++in_flight->requests;
+    in_flight->bytes += cost;
     asio::co_spawn(
         sock->get_executor(),
-        [&sheep, req = std::move(req), client, replies,
-         in_flight]() mutable -> asio::awaitable<void> {
+        [&sheep, req = std::move(req), client, replies, in_flight,
+         cost]() mutable -> asio::awaitable<void> {
           Reply rep = co_await sheep.Dispatch(std::move(req), client);
-          --*in_flight;
+          in_flight->bytes -= cost;
+          --in_flight->requests;
           co_await replies->async_send(asio::error_code{}, false, std::move(rep), kTuple);
         },
         asio::detached);
   }
+  deadline.Disarm();
   spdlog::debug("{}: connection closed: {}", client.peer, why);
   if (why != "client closed the connection")
     spdlog::info("{}: dropping connection: {}", client.peer, why);
   // Replies of requests still being served go out before the connection closes (bounded wait).
   asio::steady_timer wait(sock->get_executor());
-  for (int i = 0; i < 30000 && in_flight->load() != 0; ++i) {
+  for (int i = 0; i < 30000 && in_flight->requests.load() != 0; ++i) {
     wait.expires_after(std::chrono::milliseconds(1));
     co_await wait.async_wait(kTuple);
   }
@@ -145,16 +219,44 @@ asio::awaitable<void> ServeConnection(Sheep& sheep, std::shared_ptr<tcp::socket>
 
 }  // namespace
 
+asio::awaitable<void> ServeConnection(Sheep& sheep, std::shared_ptr<tcp::socket> sock) {
+  co_await ServeClient(sheep, std::move(sock));
+}
+
 asio::awaitable<void> Serve(Sheep& sheep, tcp::acceptor acceptor) {
+  const size_t max_connections = sheep.options().max_connections;
+  auto open = std::make_shared<std::atomic<size_t>>(0);
+  asio::steady_timer backoff(acceptor.get_executor());
   for (;;) {
     auto [ec, sock] = co_await acceptor.async_accept(kTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
+      // Out of descriptors (EMFILE) and the like: pause rather than spin on the error.
       spdlog::warn("accept: {}", ec.message());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(kTuple);
       continue;
     }
+    if (open->load() >= max_connections) {
+      asio::error_code ignored;
+      const auto remote = sock.remote_endpoint(ignored);
+      spdlog::warn("{}:{}: refusing connection: {} connections open (--max-connections)",
+                   remote.address().to_string(), remote.port(), open->load());
+      sock.close(ignored);
+      continue;
+    }
+    ++*open;
     auto s = std::make_shared<tcp::socket>(std::move(sock));
-    asio::co_spawn(acceptor.get_executor(), ServeConnection(sheep, s), asio::detached);
+    asio::co_spawn(
+        acceptor.get_executor(),
+        [&sheep, s, open]() -> asio::awaitable<void> {
+          struct Count {
+            std::shared_ptr<std::atomic<size_t>> open;
+            ~Count() { --*open; }
+          } counted{open};
+          co_await ServeConnection(sheep, s);
+        },
+        asio::detached);
   }
 }
 

@@ -39,6 +39,16 @@ struct Options {
   int threads = 4;
   std::string metrics;  // --metrics ADDR:PORT: serve Prometheus metrics there ("" = off)
   uint64_t capacity = 0;  // --capacity: bytes the object store may use; 0: the disk's size
+  // Limits on what clients may hold (server.cc). A connection over max_connections is closed at
+  // once; a request whose first byte arrived must be complete (header and data) within
+  // header_timeout_s, else its connection is dropped (slow-loris peers); a connection silent for
+  // idle_timeout_s is closed (0: never — hypervisors and peer pools keep idle connections open);
+  // a connection reads no further request data while its requests in flight hold
+  // max_inflight_bytes (request plus reply data).
+  size_t max_connections = 4096;
+  int header_timeout_s = 30;
+  int idle_timeout_s = 0;
+  size_t max_inflight_bytes = 64u << 20;
 };
 
 // A consistent copy of what a request needs to know about the cluster.
@@ -63,6 +73,7 @@ class Sheep {
   PeerPool& peers() { return *peers_; }
   Recovery& recovery() { return *recovery_; }
   const cluster::NodeInfo& self() const { return self_; }
+  const Options& options() const { return opts_; }
 
   View view() const;
   // Runs `fn` with the cluster state locked (read-only use).

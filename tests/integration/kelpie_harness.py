@@ -478,3 +478,25 @@ class NetHosts:
         self.removed = True
         for ns in self.ns + [self.switch]:
             self._ip("netns", "del", ns, check=False)  # takes its links along
+
+
+def closed_by_peer(sock, send_slowly=b"", wait=10):
+    """Sends `send_slowly` one byte a second (a slow-loris peer); True once the other end closed
+    the connection — during that, or within `wait` seconds after the last byte."""
+    sock.settimeout(1)
+    for b in send_slowly:
+        try:
+            sock.sendall(bytes([b]))
+            if sock.recv(1) == b"":
+                return True
+        except socket.timeout:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+    sock.settimeout(wait)
+    try:
+        return sock.recv(1) == b""
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True

@@ -90,6 +90,35 @@ class Malformed(KelpieTest, unittest.TestCase):
         wait_until(lambda: "over the limit" in self.log(), 10, "a log line for the oversize request")
         self.assert_still_serving()
 
+    def test_4gib_data_length(self):
+        # A read asking for 4 GiB - 1 bytes, and a write announcing as much without sending it:
+        # each answered and its connection closed before anything that size is allocated.
+        for flags in (0, sdproto.FLAG_WRITE):
+            bad = sdproto.Conn(self.port)
+            union = sdproto.obj_union(self.oid)
+            bad.send_raw(sdproto.HDR.pack(2, sdproto.OP_READ_OBJ if flags == 0 else sdproto.OP_WRITE_OBJ,
+                                          flags, 0, 78, 0xFFFFFFFF, union))
+            res, rsp, body = bad.read_reply()
+            self.assertEqual((res, body), (sdproto.RES_INVALID_PARMS, b""))
+            self.assertEqual(struct.unpack_from("<I", rsp, 8)[0], 78)
+            self.assert_closed(bad)
+            bad.close()
+        wait_until(lambda: "data_length 4294967295 over the limit" in self.log(), 10, "a log line")
+        self.assert_still_serving()
+
+    def test_offset_past_object(self):
+        bad = sdproto.Conn(self.port)
+        obj_size = 4 * MiB
+        for offset, length in ((obj_size, 1), (obj_size - 8, 16), (0xFFFFFFFF, 4096)):
+            self.assertEqual(bad.read_obj(self.oid, offset, length), (sdproto.RES_INVALID_PARMS, b""))
+            res, _, _ = bad.request(sdproto.OP_WRITE_OBJ, sdproto.obj_union(self.oid, offset),
+                                    data=b"\x66" * length)
+            self.assertEqual(res, sdproto.RES_INVALID_PARMS)
+        # Errors only: the connection goes on, and nothing was written.
+        self.assertEqual(bad.read_obj(self.oid, 0, 8), (0, b"\x42" * 8))
+        bad.close()
+        self.assert_still_serving()
+
     def test_truncated_header(self):
         bad = sdproto.Conn(self.port)
         bad.send_raw(b"\x02\x02\x00\x00" + b"\x01" * 20)   # 24 of 48 bytes, then gone

@@ -125,6 +125,29 @@ TEST(Inode, FieldOffsetsAndSize) {
   EXPECT_FALSE(DecodeInode(std::span<const uint8_t>(b.data(), 100), d));
 }
 
+// Found with the inode fuzz target: a block_size_shift of 64 or more made object_size() shift
+// past the width of uint64_t (undefined behaviour, caught by UBSan). An inode whose object size
+// is outside sheepdog's range is corrupt and is not decoded.
+TEST(Inode, DecodeRejectsBlockSizeShiftOutOfRange) {
+  Inode in;
+  in.name = "vol";
+  in.vdi_size = 1ull << 30;
+  for (int shift : {0, 19, 32, 63, 64, 200, 255}) {
+    std::vector<uint8_t> b = EncodeInodeHeader(in);
+    b[555] = uint8_t(shift);
+    Inode d;
+    EXPECT_FALSE(DecodeInode(b, d)) << shift;
+  }
+  for (int shift : {int(kMinBlockSizeShift), 22, int(kMaxBlockSizeShift)}) {
+    std::vector<uint8_t> b = EncodeInodeHeader(in);
+    b[555] = uint8_t(shift);
+    Inode d;
+    ASSERT_TRUE(DecodeInode(b, d)) << shift;
+    EXPECT_EQ(d.object_size(), 1ull << shift);
+    EXPECT_EQ(d.nr_objects(), ((1ull << 30) + d.object_size() - 1) / d.object_size());
+  }
+}
+
 TEST(VdiName, HashMatchesSheepdog) {
   EXPECT_EQ(VdiNameHash("test"), 0x7c2b25u);
   EXPECT_EQ(Fnv1a64(""), kFnv1aBasis);
