@@ -55,18 +55,23 @@ asio::awaitable<std::vector<Reply>> CallAll(Sheep& s, const std::vector<cluster:
 }
 
 // Waits out an epoch disagreement; returns false when the caller should give up.
+// Every co_await here and in the retry loops below is a statement of its own, its result kept in
+// a local. Written as `if (!co_await f()) co_return x;`, GCC 12.2's code resumed a freed frame of
+// this coroutine (SIGILL in its resume switch): a sheep died whenever a killed peer rejoined under
+// a write load (tests/fault/test_sheep_kill.py, every run); written like this it does not.
 asio::awaitable<bool> AwaitEpochChange(Sheep& s, const View& v, uint32_t rc,
                                        std::chrono::steady_clock::time_point deadline) {
   if (std::chrono::steady_clock::now() > deadline) co_return false;
+  bool go_on = true;
   if (rc == res::kOldNodeVer) {
     co_await s.WaitForEpoch(v.epoch + 1, std::chrono::seconds(5));
   } else if (rc == res::kNetwork) {
     // A copy is unreachable: only a membership change (the node leaving) makes progress.
-    if (!co_await s.WaitForEpoch(v.epoch + 1, std::chrono::seconds(10))) co_return false;
+    go_on = co_await s.WaitForEpoch(v.epoch + 1, std::chrono::seconds(10));
   } else {
     co_await Sleep(s, std::chrono::milliseconds(20));
   }
-  co_return true;
+  co_return go_on;
 }
 
 bool IsRetryable(uint32_t rc) {
@@ -80,7 +85,8 @@ asio::awaitable<uint32_t> FanOut(Sheep& s, uint64_t oid, Header hdr,
   for (;;) {
     const View v = s.view();
     if (!v.serving) {
-      if (!co_await s.WaitServing()) co_return res::kHalt;
+      const bool serving = co_await s.WaitServing();
+      if (!serving) co_return res::kHalt;
       continue;
     }
     if (!v.formatted) co_return res::kWaitForFormat;
@@ -98,7 +104,8 @@ asio::awaitable<uint32_t> FanOut(Sheep& s, uint64_t oid, Header hdr,
       }
     }
     if (retry == res::kSuccess) co_return error;
-    if (!co_await AwaitEpochChange(s, v, retry, deadline)) {
+    const bool go_on = co_await AwaitEpochChange(s, v, retry, deadline);
+    if (!go_on) {
       spdlog::error("gateway: opcode {:#x} on {:016x} gave up at epoch {}: {}", hdr.opcode, oid,
                     v.epoch, proto::ResultText(retry));
       co_return res::kEio;
@@ -124,7 +131,8 @@ asio::awaitable<uint32_t> GatewayRead(Sheep& s, uint64_t oid, uint64_t offset, u
   for (;;) {
     const View v = s.view();
     if (!v.serving) {
-      if (!co_await s.WaitServing()) co_return res::kHalt;
+      const bool serving = co_await s.WaitServing();
+      if (!serving) co_return res::kHalt;
       continue;
     }
     if (!v.formatted) co_return res::kWaitForFormat;
@@ -163,7 +171,8 @@ asio::awaitable<uint32_t> GatewayRead(Sheep& s, uint64_t oid, uint64_t offset, u
       if (no_obj) co_return res::kNoObj;
       if (error != res::kSuccess) co_return error;
     }
-    if (!co_await AwaitEpochChange(s, v, retry, deadline)) co_return res::kEio;
+    const bool go_on = co_await AwaitEpochChange(s, v, retry, deadline);
+    if (!go_on) co_return res::kEio;
   }
 }
 
