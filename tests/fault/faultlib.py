@@ -31,6 +31,21 @@ def report(test, cycles, acked, lost, blocks_verified, **extra):
             f.write(json.dumps(row) + "\n")
 
 
+def verify_everywhere(test, cluster, load, vdi):
+    """Every written block through every sheep, then dog vdi check; returns the blocks verified
+    and the lost (or garbage) ones."""
+    verified, bad = 0, []
+    for port in cluster.ports:
+        summary, lines = load.verify(port)
+        print("verify via %d: %s" % (port, summary))
+        verified += summary["ok"]
+        bad += lines
+    check = cluster.dog(["vdi", "check", vdi])
+    test.assertEqual(check.returncode, 0, check.stderr)
+    test.assertNotIn(b"fixed", check.stdout, check.stdout)
+    return verified, bad
+
+
 class VerifiedLoad:
     """verified_load write (tests/fault/verified_load.cc) against a VDI through the given sheep,
     running in the background from construction until stop(). Registered with procs, so it is

@@ -14,21 +14,6 @@ import faultlib
 from kelpie_harness import Cluster, KelpieTest
 
 
-def verify_everywhere(test, cluster, load, vdi):
-    """Every written block through every sheep, then dog vdi check; returns the blocks verified
-    and the lost (or garbage) ones."""
-    verified, bad = 0, []
-    for port in cluster.ports:
-        summary, lines = load.verify(port)
-        print("verify via %d: %s" % (port, summary))
-        verified += summary["ok"]
-        bad += lines
-    check = cluster.dog(["vdi", "check", vdi])
-    test.assertEqual(check.returncode, 0, check.stderr)
-    test.assertNotIn(b"fixed", check.stdout, check.stdout)
-    return verified, bad
-
-
 class SheepKill(KelpieTest, unittest.TestCase):
     def test_kill9_cycles_under_verified_load(self):
         nodes, cycles = 4, faultlib.cycles()
@@ -53,7 +38,7 @@ class SheepKill(KelpieTest, unittest.TestCase):
         summary = load.stop()
         self.assertEqual(summary["abandoned"], 0, summary)
         c.wait_recovery()
-        verified, bad = verify_everywhere(self, c, load, "vol")
+        verified, bad = faultlib.verify_everywhere(self, c, load, "vol")
         faultlib.report("sheep kill -9", cycles, summary["acked"], len(bad), verified,
                         failed_attempts=summary["failed_attempts"])
         self.assertEqual(bad, [], "\n".join(bad[:50]))

@@ -13,7 +13,6 @@ import unittest
 
 import faultlib
 from kelpie_harness import KelpieTest, ZkCluster, ZooKeeper, wait_until
-from test_sheep_kill import verify_everywhere
 
 SESSION_TIMEOUT = 3
 
@@ -55,7 +54,7 @@ class ZkSessionExpiry(KelpieTest, unittest.TestCase):
         summary = load.stop()
         self.assertEqual(summary["abandoned"], 0, summary)
         c.wait_recovery()
-        verified, bad = verify_everywhere(self, c, load, "vol")
+        verified, bad = faultlib.verify_everywhere(self, c, load, "vol")
         faultlib.report("ZooKeeper session expiry", 1, summary["acked"], len(bad), verified,
                         failed_attempts=summary["failed_attempts"], victim=how)
         self.assertEqual(bad, [], "\n".join(bad[:50]))
