@@ -19,9 +19,10 @@ class SheepKill(KelpieTest, unittest.TestCase):
     def test_kill9_cycles_under_verified_load(self):
         self.run_cycles(after_recovery=True)
 
-    # Soak only. Known to lose an acknowledged write today: when no member holds a live copy of
-    # an object (its holders died or set it aside while the new ones still recovered), recovery
-    # takes the first stale copy it finds, not the newest (sheep/recovery.cc Recovery::Fetch).
+    # Soak only. Can lose an acknowledged write today (1 of 2 ten-cycle runs here): when no
+    # member holds a live copy of an object (its holders died or set it aside while the new ones
+    # still recovered), recovery takes the first stale copy it finds, not the newest
+    # (sheep/recovery.cc Recovery::Fetch).
     @unittest.skipUnless(faultlib.soak(), "soak only (make soak sets KELPIE_SOAK=1)")
     def test_kill9_cycles_during_recovery(self):
         self.run_cycles(after_recovery=False)
