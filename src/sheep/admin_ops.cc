@@ -139,7 +139,9 @@ asio::awaitable<Reply> HandleCheckObj(Sheep& s, Request& req, const ClientInfo&)
   std::vector<int64_t> crc(nodes.size(), -1);
   std::map<uint32_t, size_t> votes;
   for (size_t i = 0; i < nodes.size(); ++i) {
-    if (co_await PeerReadWhole(s, nodes[i], oid, false, data[i]) != res::kSuccess) continue;
+    WholeCopy copy;
+    if (co_await PeerReadWhole(s, nodes[i], oid, false, copy) != res::kSuccess) continue;
+    data[i] = std::move(copy.data);
     crc[i] = crc32_iscsi(data[i].data(), int(data[i].size()), 0xffffffff);
     ++votes[uint32_t(crc[i])];
   }

@@ -9,6 +9,7 @@
 #include "sheep/asio_util.h"
 #include "sheep/peer_ops.h"
 #include "sheep/sheep.h"
+#include "sheep/stale_copies.h"
 
 namespace kelpie::sheep {
 
@@ -19,17 +20,30 @@ void Recovery::OnEpoch(uint32_t epoch, bool rejoined) {
   complete_ = false;
   done_ = 0;
   total_ = 0;
-  if (rejoined) {
-    // Everything this sheep holds may have missed writes while it was away.
-    size_t n = 0;
-    for (uint64_t oid : sheep_.store().List()) {
-      std::lock_guard lk(ObjectLock(oid));
-      sheep_.store().MoveToStale(oid, epoch);
-      ++n;
-    }
-    if (n != 0) spdlog::info("rejoined at epoch {}: set aside {} local objects as stale", epoch, n);
-  }
+  SetAside(epoch, rejoined);
   asio::co_spawn(sheep_.io(), Run(epoch), asio::detached);
+}
+
+void Recovery::SetAside(uint32_t epoch, bool rejoined) {
+  // Each stale copy is named with the last epoch its sheep held it in (stale_copies.h).
+  std::vector<std::pair<uint64_t, uint32_t>> moves;  // oid, name epoch
+  sheep_.WithState([&](const ClusterState& s) {
+    const PlacementHistory placements(s.history, sheep_.self());
+    for (uint64_t oid : sheep_.store().List()) {
+      const size_t copies = s.CopiesOf(proto::OidToVid(oid));
+      const uint32_t held = placements.LastHeld(oid, copies, rejoined ? epoch : epoch + 1);
+      if (rejoined || held != epoch) moves.emplace_back(oid, held);
+    }
+    return 0;
+  });
+  for (const auto& [oid, held] : moves) {
+    std::lock_guard lk(ObjectLock(oid));
+    sheep_.store().MoveToStale(oid, held);
+  }
+  if (!moves.empty()) {
+    spdlog::info("epoch {}: set aside {} local objects as stale{}", epoch, moves.size(),
+                 rejoined ? " (rejoined)" : "");
+  }
 }
 
 asio::awaitable<void> Recovery::Run(uint32_t epoch) {
@@ -50,20 +64,14 @@ asio::awaitable<void> Recovery::Run(uint32_t epoch) {
     all.insert(oids.begin(), oids.end());
     if (!Current(epoch)) co_return;
   }
-  // Decide what this sheep must pull and what it must set aside.
+  // Decide what this sheep must pull (what it no longer holds was set aside by OnEpoch).
   std::vector<uint64_t> pending;
   for (uint64_t oid : all) {
     const size_t copies =
         sheep_.WithState([&](const ClusterState& s) { return s.CopiesOf(proto::OidToVid(oid)); });
     bool mine = false;
     for (const auto& n : v.ring->PlaceNodes(oid, copies)) mine |= n == sheep_.self();
-    const bool have = sheep_.store().Exists(oid);
-    if (mine && !have) {
-      pending.push_back(oid);
-    } else if (!mine && have) {
-      std::lock_guard lk(ObjectLock(oid));
-      sheep_.store().MoveToStale(oid, epoch);
-    }
+    if (mine && !sheep_.store().Exists(oid)) pending.push_back(oid);
   }
   total_ = pending.size();
   if (!pending.empty())
@@ -141,17 +149,26 @@ asio::awaitable<uint32_t> Recovery::Fetch(uint64_t oid) {
     return 0;
   });
   (void)v;
-  for (bool allow_stale : {false, true}) {
-    for (const auto& node : candidates) {
-      std::vector<uint8_t> data;
-      const uint32_t rc = co_await PeerReadWhole(sheep_, node, oid, allow_stale, data);
-      if (rc != proto::res::kSuccess) continue;
-      co_return StoreRecovered(oid, data, node.id());
-    }
-    if (allow_stale) {
-      if (auto mine = sheep_.store().ReadStale(oid))
-        co_return StoreRecovered(oid, *mine, "own stale copy");
-    }
+  for (const auto& node : candidates) {
+    WholeCopy copy;
+    if (co_await PeerReadWhole(sheep_, node, oid, false, copy) != proto::res::kSuccess) continue;
+    co_return StoreRecovered(oid, copy.data, node.id());
+  }
+  // No live copy anywhere: the newest stale copy of every candidate's and this sheep's, since a
+  // stale copy's epoch says which acknowledged writes it holds (stale_copies.h).
+  NewestStale newest;
+  for (const auto& node : candidates) {
+    WholeCopy copy;
+    if (co_await PeerReadWhole(sheep_, node, oid, true, copy) != proto::res::kSuccess) continue;
+    if (!copy.stale_epoch) co_return StoreRecovered(oid, copy.data, node.id());  // live meanwhile
+    newest.Offer({*copy.stale_epoch, std::move(copy.data), node.id() + " (stale)"});
+  }
+  if (auto mine = sheep_.store().ReadStale(oid))
+    newest.Offer({mine->epoch, std::move(mine->data), "own stale copy"});
+  if (const auto& best = newest.best()) {
+    spdlog::warn("recovering {:016x} from the stale copy of epoch {} on {}", oid, best->epoch,
+                 best->from);
+    co_return StoreRecovered(oid, best->data, best->from);
   }
   co_return proto::res::kNoObj;
 }

@@ -222,7 +222,7 @@ void ObjectStore::MoveToStale(uint64_t oid, uint32_t epoch) {
   }
 }
 
-std::optional<std::vector<uint8_t>> ObjectStore::ReadStale(uint64_t oid) const {
+std::optional<ObjectStore::StaleCopy> ObjectStore::ReadStale(uint64_t oid) const {
   const std::string prefix = Hex(oid) + ".";
   std::optional<uint32_t> newest;
   DIR* d = ::opendir(stale_dir_.c_str());
@@ -239,11 +239,11 @@ std::optional<std::vector<uint8_t>> ObjectStore::ReadStale(uint64_t oid) const {
   Fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st;
   if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) return std::nullopt;
-  std::vector<uint8_t> data(size_t(st.st_size));
+  StaleCopy copy{*newest, std::vector<uint8_t>(size_t(st.st_size))};
   size_t got = 0;
-  if (!PreadAll(fd.get(), data.data(), data.size(), 0, got)) return std::nullopt;
-  data.resize(got);
-  return data;
+  if (!PreadAll(fd.get(), copy.data.data(), copy.data.size(), 0, got)) return std::nullopt;
+  copy.data.resize(got);
+  return copy;
 }
 
 void ObjectStore::DropStale(uint64_t oid) {
