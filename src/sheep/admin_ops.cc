@@ -145,12 +145,14 @@ asio::awaitable<Reply> HandleCheckObj(Sheep& s, Request& req, const ClientInfo&)
   std::vector<bool> corrupt(nodes.size(), false);
   std::map<uint32_t, size_t> votes;
   for (size_t i = 0; i < nodes.size(); ++i) {
-    const uint32_t rc = co_await PeerReadWhole(s, nodes[i], oid, false, data[i]);
+    WholeCopy copy;
+    const uint32_t rc = co_await PeerReadWhole(s, nodes[i], oid, false, copy);
     if (rc == res::kChecksumError) {
       corrupt[i] = true;
       spdlog::warn("check {:016x}: the copy on {} failed its checksums", oid, nodes[i].id());
     }
     if (rc != res::kSuccess) continue;
+    data[i] = std::move(copy.data);
     crc[i] = proto::Crc32c(data[i]);
     ++votes[uint32_t(crc[i])];
   }

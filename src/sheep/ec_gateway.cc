@@ -302,11 +302,10 @@ asio::awaitable<nlohmann::json> EcCheck(Sheep& s, uint64_t oid) {
   std::vector<std::vector<uint8_t>> found(size_t(code.strips()));
   size_t present = 0;
   for (size_t i = 0; i < placed; ++i) {
-    std::vector<uint8_t> b;
-    if (co_await PeerReadWhole(s, nodes[i], proto::StripKey(oid, int(i)), false, b) ==
-            res::kSuccess &&
-        b.size() == len) {
-      found[i] = std::move(b);
+    WholeCopy copy;
+    const uint32_t rc = co_await PeerReadWhole(s, nodes[i], proto::StripKey(oid, int(i)), false, copy);
+    if (rc == res::kSuccess && copy.data.size() == len) {
+      found[i] = std::move(copy.data);
       ++present;
     }
   }

@@ -28,18 +28,23 @@ asio::awaitable<void> Sleep(Sheep& s, std::chrono::milliseconds d) {
 }
 
 // Waits out an epoch disagreement; returns false when the caller should give up.
+// Every co_await here and in the retry loops below is a statement of its own, its result kept in
+// a local. Written as `if (!co_await f()) co_return x;`, GCC 12.2's code resumed a freed frame of
+// this coroutine (SIGILL in its resume switch): a sheep died whenever a killed peer rejoined under
+// a write load (tests/fault/test_sheep_kill.py, every run); written like this it does not.
 asio::awaitable<bool> AwaitEpochChange(Sheep& s, const View& v, uint32_t rc,
                                        std::chrono::steady_clock::time_point deadline) {
   if (std::chrono::steady_clock::now() > deadline) co_return false;
+  bool go_on = true;
   if (rc == res::kOldNodeVer) {
     co_await s.WaitForEpoch(v.epoch + 1, std::chrono::seconds(5));
   } else if (rc == res::kNetwork) {
     // A copy is unreachable: only a membership change (the node leaving) makes progress.
-    if (!co_await s.WaitForEpoch(v.epoch + 1, std::chrono::seconds(10))) co_return false;
+    go_on = co_await s.WaitForEpoch(v.epoch + 1, std::chrono::seconds(10));
   } else {
     co_await Sleep(s, std::chrono::milliseconds(20));
   }
-  co_return true;
+  co_return go_on;
 }
 
 bool IsRetryable(uint32_t rc) {
@@ -126,14 +131,16 @@ asio::awaitable<uint32_t> RetryAcrossEpochs(
   for (;;) {
     const View v = s.view();
     if (!v.serving) {
-      if (!co_await s.WaitServing()) co_return res::kHalt;
+      const bool serving = co_await s.WaitServing();
+      if (!serving) co_return res::kHalt;
       continue;
     }
     if (!v.formatted) co_return res::kWaitForFormat;
     if (v.ring->nodes().empty()) co_return res::kHalt;
     const uint32_t rc = co_await attempt(v);
     if (!IsRetryable(rc)) co_return rc;
-    if (!co_await AwaitEpochChange(s, v, rc, deadline)) {
+    const bool go_on = co_await AwaitEpochChange(s, v, rc, deadline);
+    if (!go_on) {
       spdlog::error("gateway: opcode {:#x} on {:016x} gave up at epoch {}: {}", opcode, oid,
                     v.epoch, proto::ResultText(rc));
       co_return res::kEio;
@@ -184,7 +191,7 @@ uint64_t ObjectSize(Sheep& s, uint64_t oid) {
 asio::awaitable<uint32_t> RepairCopies(Sheep& s, uint32_t epoch, uint64_t oid,
                                        const cluster::NodeInfo& good,
                                        const std::vector<cluster::NodeInfo>& bad) {
-  std::vector<uint8_t> whole;
+  WholeCopy whole;
   uint32_t rc = co_await PeerReadWhole(s, good, oid, false, whole);
   if (rc != res::kSuccess) {
     spdlog::error("repair {:016x}: cannot read the good copy on {}: {}", oid, good.id(),
@@ -192,7 +199,7 @@ asio::awaitable<uint32_t> RepairCopies(Sheep& s, uint32_t epoch, uint64_t oid,
     co_return rc;
   }
   for (const auto& node : bad) {
-    const uint32_t one = co_await PeerRewriteWhole(s, node, epoch, oid, whole);
+    const uint32_t one = co_await PeerRewriteWhole(s, node, epoch, oid, whole.data);
     if (one == res::kSuccess) {
       spdlog::warn("repair {:016x}: rewrote the bad copy on {} from the copy on {}", oid, node.id(),
                    good.id());

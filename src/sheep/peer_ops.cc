@@ -46,8 +46,10 @@ asio::awaitable<Reply> HandlePeerRead(Sheep& s, Request& req, const ClientInfo&)
       if (pf & peer_flag::kAllowStale) {
         if (auto stale = s.store().ReadStale(oid)) {
           Reply r = Reply::Ok(h);
-          r.data = std::move(*stale);
+          r.data = std::move(stale->data);
           r.hdr.data_length = uint32_t(r.data.size());
+          r.hdr.Set<uint8_t>(35, peer_flag::kAnsweredStale);
+          r.hdr.Set<uint32_t>(peer_flag::kStaleEpochAt, stale->epoch);
           co_return r;
         }
       }
@@ -183,7 +185,7 @@ asio::awaitable<uint32_t> PeerListObjects(Sheep& s, const cluster::NodeInfo& nod
 }
 
 asio::awaitable<uint32_t> PeerReadWhole(Sheep& s, const cluster::NodeInfo& node, uint64_t key,
-                                        bool allow_stale, std::vector<uint8_t>& out) {
+                                        bool allow_stale, WholeCopy& out) {
   Header h;
   h.opcode = proto::op::kPeerRead;
   proto::SetStoreKey(h, key);
@@ -191,7 +193,10 @@ asio::awaitable<uint32_t> PeerReadWhole(Sheep& s, const cluster::NodeInfo& node,
                              (allow_stale ? peer_flag::kAllowStale : 0)));
   Reply r = co_await PeerCall(s, node, h, {});
   if (r.result() != res::kSuccess) co_return r.result();
-  out = std::move(r.data);
+  out.data = std::move(r.data);
+  out.stale_epoch.reset();
+  if (PeerFlags(r.hdr) & peer_flag::kAnsweredStale)
+    out.stale_epoch = r.hdr.Get<uint32_t>(peer_flag::kStaleEpochAt);
   co_return res::kSuccess;
 }
 

@@ -12,6 +12,7 @@
 #pragma once
 #include <asio.hpp>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -32,6 +33,10 @@ inline constexpr uint8_t kNoEpochCheck = 0x04;
 inline constexpr uint8_t kKeepExisting = 0x08;
 inline constexpr size_t kKeepOffsetAt = 36;
 inline constexpr size_t kKeepLengthAt = 44;
+// kPeerRead reply (same byte): the data is a stale copy, set aside for the u32 epoch at byte
+// kStaleEpochAt (see stale_copies.h), so the reader can take the newest of several.
+inline constexpr uint8_t kAnsweredStale = 0x10;
+inline constexpr size_t kStaleEpochAt = 36;
 }  // namespace peer_flag
 
 asio::awaitable<Reply> HandlePeerRead(Sheep& s, Request& req, const ClientInfo& c);
@@ -50,10 +55,16 @@ asio::awaitable<Reply> PeerCall(Sheep& s, const cluster::NodeInfo& node, proto::
 
 asio::awaitable<uint32_t> PeerListObjects(Sheep& s, const cluster::NodeInfo& node,
                                           std::vector<uint64_t>& out);
+// A whole copy read for recovery or repair; stale_epoch is set when the peer answered from a
+// stale copy.
+struct WholeCopy {
+  std::vector<uint8_t> data;
+  std::optional<uint32_t> stale_epoch;
+};
 // Reads a whole stored copy (key: an oid, or a strip key, proto/ec.h), any epoch;
 // kChecksumError if that copy failed its checksums (it must not be used).
 asio::awaitable<uint32_t> PeerReadWhole(Sheep& s, const cluster::NodeInfo& node, uint64_t key,
-                                        bool allow_stale, std::vector<uint8_t>& out);
+                                        bool allow_stale, WholeCopy& out);
 // Replaces node's copy of oid with `whole` (a verified copy read from elsewhere), at `epoch`.
 asio::awaitable<uint32_t> PeerRewriteWhole(Sheep& s, const cluster::NodeInfo& node, uint32_t epoch,
                                            uint64_t oid, std::span<const uint8_t> whole);

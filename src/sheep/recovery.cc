@@ -12,6 +12,7 @@
 #include "sheep/erasure_code.h"
 #include "sheep/peer_ops.h"
 #include "sheep/sheep.h"
+#include "sheep/stale_copies.h"
 
 namespace kelpie::sheep {
 
@@ -22,17 +23,36 @@ void Recovery::OnEpoch(uint32_t epoch, bool rejoined) {
   complete_ = false;
   done_ = 0;
   total_ = 0;
-  if (rejoined) {
-    // Everything this sheep holds may have missed writes while it was away.
-    size_t n = 0;
-    for (uint64_t oid : sheep_.store().List()) {
-      std::lock_guard lk(ObjectLock(oid));
-      sheep_.store().MoveToStale(oid, epoch);
-      ++n;
-    }
-    if (n != 0) spdlog::info("rejoined at epoch {}: set aside {} local objects as stale", epoch, n);
-  }
+  SetAside(epoch, rejoined);
   asio::co_spawn(sheep_.io(), Run(epoch), asio::detached);
+}
+
+void Recovery::SetAside(uint32_t epoch, bool rejoined) {
+  // Each stale copy is named with the last epoch its sheep held it in (stale_copies.h).
+  std::vector<std::pair<uint64_t, uint32_t>> moves;  // oid, name epoch
+  sheep_.WithState([&](const ClusterState& s) {
+    const PlacementHistory placements(s.history, sheep_.self());
+    for (uint64_t oid : sheep_.store().List()) {
+      if (proto::IsStripKey(oid)) {
+        // Strips: all set aside on rejoin; otherwise Run sets aside those no longer held, after
+        // its own pulls (see there).
+        if (rejoined) moves.emplace_back(oid, epoch);
+        continue;
+      }
+      const size_t copies = s.CopiesOf(proto::OidToVid(oid));
+      const uint32_t held = placements.LastHeld(oid, copies, rejoined ? epoch : epoch + 1);
+      if (rejoined || held != epoch) moves.emplace_back(oid, held);
+    }
+    return 0;
+  });
+  for (const auto& [oid, held] : moves) {
+    std::lock_guard lk(ObjectLock(oid));
+    sheep_.store().MoveToStale(oid, held);
+  }
+  if (!moves.empty()) {
+    spdlog::info("epoch {}: set aside {} local objects as stale{}", epoch, moves.size(),
+                 rejoined ? " (rejoined)" : "");
+  }
 }
 
 asio::awaitable<void> Recovery::Run(uint32_t epoch) {
@@ -60,9 +80,10 @@ asio::awaitable<void> Recovery::Run(uint32_t epoch) {
     const auto ec = sheep_.WithState([&](const ClusterState& s) { return s.EcOf(oid); });
     for (int i = 0; i < ec.strips(); ++i) all.insert(proto::StripKey(oid, i));
   }
-  // Decide what this sheep must pull and what it must set aside. A strip this sheep no longer
-  // holds is set aside only after its own pulls: the node that should hold it now may rebuild
-  // its strip from it, or the strips this sheep rebuilds may need it.
+  // Decide what this sheep must pull and which strips it must set aside (replicated copies it
+  // no longer holds were set aside by SetAside). A strip this sheep no longer holds is set aside
+  // only after its own pulls: the node that should hold it now may rebuild its strip from it, or
+  // the strips this sheep rebuilds may need it.
   std::vector<uint64_t> pending, leaving_strips;
   for (uint64_t key : all) {
     const bool mine = HoldsHere(v, key);
@@ -71,9 +92,6 @@ asio::awaitable<void> Recovery::Run(uint32_t epoch) {
       pending.push_back(key);
     } else if (!mine && have && proto::IsStripKey(key)) {
       leaving_strips.push_back(key);
-    } else if (!mine && have) {
-      std::lock_guard lk(ObjectLock(key));
-      sheep_.store().MoveToStale(key, epoch);
     }
   }
   total_ = pending.size();
@@ -170,17 +188,26 @@ asio::awaitable<uint32_t> Recovery::Fetch(uint64_t oid) {
     return 0;
   });
   (void)v;
-  for (bool allow_stale : {false, true}) {
-    for (const auto& node : candidates) {
-      std::vector<uint8_t> data;
-      const uint32_t rc = co_await PeerReadWhole(sheep_, node, oid, allow_stale, data);
-      if (rc != proto::res::kSuccess) continue;
-      co_return StoreRecovered(oid, data, node.id());
-    }
-    if (allow_stale) {
-      if (auto mine = sheep_.store().ReadStale(oid))
-        co_return StoreRecovered(oid, *mine, "own stale copy");
-    }
+  for (const auto& node : candidates) {
+    WholeCopy copy;
+    if (co_await PeerReadWhole(sheep_, node, oid, false, copy) != proto::res::kSuccess) continue;
+    co_return StoreRecovered(oid, copy.data, node.id());
+  }
+  // No live copy anywhere: the newest stale copy of every candidate's and this sheep's, since a
+  // stale copy's epoch says which acknowledged writes it holds (stale_copies.h).
+  NewestStale newest;
+  for (const auto& node : candidates) {
+    WholeCopy copy;
+    if (co_await PeerReadWhole(sheep_, node, oid, true, copy) != proto::res::kSuccess) continue;
+    if (!copy.stale_epoch) co_return StoreRecovered(oid, copy.data, node.id());  // live meanwhile
+    newest.Offer({*copy.stale_epoch, std::move(copy.data), node.id() + " (stale)"});
+  }
+  if (auto mine = sheep_.store().ReadStale(oid))
+    newest.Offer({mine->epoch, std::move(mine->data), "own stale copy"});
+  if (const auto& best = newest.best()) {
+    spdlog::warn("recovering {:016x} from the stale copy of epoch {} on {}", oid, best->epoch,
+                 best->from);
+    co_return StoreRecovered(oid, best->data, best->from);
   }
   co_return proto::res::kNoObj;
 }
@@ -201,10 +228,10 @@ asio::awaitable<uint32_t> Recovery::FetchStrip(uint64_t key) {
   const size_t strip_size = object_size / size_t(ec.data);
   for (const auto& node : members) {
     if (node == sheep_.self()) continue;
-    std::vector<uint8_t> data;
-    if (co_await PeerReadWhole(sheep_, node, key, false, data) == proto::res::kSuccess &&
-        data.size() == strip_size) {
-      co_return StoreRecovered(key, data, node.id());
+    WholeCopy copy;
+    const uint32_t rc = co_await PeerReadWhole(sheep_, node, key, false, copy);
+    if (rc == proto::res::kSuccess && copy.data.size() == strip_size) {
+      co_return StoreRecovered(key, copy.data, node.id());
     }
   }
   const size_t copies =
@@ -220,11 +247,11 @@ asio::awaitable<uint32_t> Recovery::FetchStrip(uint64_t key) {
       if (size_t(j) < placement.size()) order.push_back(placement[size_t(j)]);
       order.insert(order.end(), members.begin(), members.end());
       for (const auto& node : order) {
-        std::vector<uint8_t> data;
-        if (co_await PeerReadWhole(sheep_, node, proto::StripKey(oid, j), allow_stale, data) ==
-                proto::res::kSuccess &&
-            data.size() == strip_size) {
-          strips[size_t(j)] = std::move(data);
+        WholeCopy copy;
+        const uint32_t rc =
+            co_await PeerReadWhole(sheep_, node, proto::StripKey(oid, j), allow_stale, copy);
+        if (rc == proto::res::kSuccess && copy.data.size() == strip_size) {
+          strips[size_t(j)] = std::move(copy.data);
           ++found;
           break;
         }
@@ -240,7 +267,7 @@ asio::awaitable<uint32_t> Recovery::FetchStrip(uint64_t key) {
     }
   }
   if (auto mine = sheep_.store().ReadStale(key))
-    co_return StoreRecovered(key, *mine, "own stale copy");
+    co_return StoreRecovered(key, mine->data, "own stale copy");
   co_return proto::res::kNoObj;
 }
 

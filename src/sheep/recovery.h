@@ -7,7 +7,10 @@
 //    cannot know which of its copies missed writes;
 //  - a live copy exists only on a node that has held that object in every epoch since it got it;
 //  - sources are asked for live copies first; only when no live copy exists anywhere is the
-//    newest stale copy used.
+//    newest stale copy used, newest by the last epoch its sheep held it in (stale_copies.h).
+// A copy is set aside as soon as its sheep leaves the placement, not when the new holders have
+// recovered it: kept live it would miss the writes of the new epoch and could later be served
+// as current; set aside under its last held epoch it stays a correctly ordered fallback.
 // Erasure-coded objects are kept as strips (proto/ec.h): a node that should hold strip i and lacks
 // it takes a live copy of strip i if one exists, else rebuilds it from any D other strips.
 // I/O goes on during recovery: a request for an object this sheep should hold but has not pulled
@@ -45,6 +48,12 @@ class Recovery {
   std::mutex& ObjectLock(uint64_t oid) { return stripes_[oid % kStripes]; }
 
  private:
+  // Sets aside, before anything else of the epoch, the local copies this sheep may not keep live:
+  // all of them when it rejoined (it was away and cannot know which missed writes), else those
+  // it no longer holds. Here rather than in Run so that an epoch whose recovery is cut short by
+  // the next one still sets aside what it must (a copy out of the placement for one epoch misses
+  // that epoch's writes even if the placement comes back to it).
+  void SetAside(uint32_t epoch, bool rejoined);
   asio::awaitable<void> Run(uint32_t epoch);
   asio::awaitable<uint32_t> Fetch(uint64_t oid);
   asio::awaitable<uint32_t> FetchStrip(uint64_t key);

@@ -452,7 +452,7 @@ void ObjectStore::MoveToStale(uint64_t oid, uint32_t epoch) {
   used_ -= alloc;
 }
 
-std::optional<std::vector<uint8_t>> ObjectStore::ReadStale(uint64_t oid) const {
+std::optional<ObjectStore::StaleCopy> ObjectStore::ReadStale(uint64_t oid) const {
   const std::string prefix = Hex(oid) + ".";
   std::optional<uint32_t> newest;
   for (const std::string& name : NamesWithPrefix(stale_dir_, prefix)) {
@@ -465,13 +465,11 @@ std::optional<std::vector<uint8_t>> ObjectStore::ReadStale(uint64_t oid) const {
   if (!data) return std::nullopt;
   // A stale copy set aside before checksums existed has no sidecar: it is served unverified.
   const auto table = ReadWholeFile(p.string() + ".crc");
-  if (!table) return data;
-  const std::vector<uint8_t> have = CrcBytes(BlockCrcs(*data));
-  if (have != *table) {
+  if (table && CrcBytes(BlockCrcs(*data)) != *table) {
     spdlog::error("stale copy {} of epoch {} failed its checksums: not used", Hex(oid), *newest);
     return std::nullopt;
   }
-  return data;
+  return StaleCopy{*newest, std::move(*data)};
 }
 
 void ObjectStore::DropStale(uint64_t oid) {

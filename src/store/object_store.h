@@ -86,10 +86,17 @@ class ObjectStore {
 
   // Every oid with a stale copy, unordered.
   std::vector<uint64_t> ListStale() const;
-  // Moves the live copy aside as stale for `epoch` (no-op if absent).
+  // Moves the live copy aside as stale for `epoch` (no-op if absent). The caller chooses the
+  // epoch: the last one in which this copy received every write, so epochs order stale copies by
+  // the writes they contain.
   void MoveToStale(uint64_t oid, uint32_t epoch);
-  // Reads a whole stale copy (the newest epoch's), if any and if it passes its checksums.
-  std::optional<std::vector<uint8_t>> ReadStale(uint64_t oid) const;
+  // A whole stale copy and the epoch it was set aside for.
+  struct StaleCopy {
+    uint32_t epoch = 0;
+    std::vector<uint8_t> data;
+  };
+  // Reads the stale copy with the newest epoch, if any and if it passes its checksums.
+  std::optional<StaleCopy> ReadStale(uint64_t oid) const;
   // Deletes every stale copy of oid (after it was recovered).
   void DropStale(uint64_t oid);
 

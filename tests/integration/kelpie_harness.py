@@ -219,8 +219,16 @@ class KelpieIscsi:
         if mutual_chap:
             args += ["--mutual-chap", mutual_chap]
         args += list(extra)
-        self.proc = procs.start(args, os.path.join(workdir, "%s.out" % name))
-        wait_until(self.accepting, 20, "%s to listen" % name)
+        self.args, self.log, self.name = args, os.path.join(workdir, "%s.out" % name), name
+        self.start()
+
+    def start(self):
+        """(Re)starts the target on its portal (after stop() or kill9())."""
+        self.proc = self.procs.start(self.args, self.log)
+        wait_until(self.accepting, 20, "%s to listen" % self.name)
+
+    def kill9(self):
+        Procs.kill9(self.proc)
 
     def accepting(self):
         if self.proc.poll() is not None:
@@ -236,11 +244,19 @@ class KelpieIscsi:
         Procs.stop(self.proc)
 
 
-def qemu_io(url, *cmds, timeout=120):
+def qemu_io(url, *cmds, timeout=120, allow_timeout=False):
+    """Runs qemu-io; returns (exit code, output). allow_timeout: a run that outlives `timeout`
+    is killed and returns (None, what it printed so far) instead of raising."""
     args = ["qemu-io", "-f", "raw"]
     for c in cmds:
         args += ["-c", c]
-    r = subprocess.run(args + [url], capture_output=True, timeout=timeout)
+    try:
+        r = subprocess.run(args + [url], capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        if not allow_timeout:
+            raise
+        return None, (e.stdout or b"").decode(errors="replace") + (e.stderr or b"").decode(
+            errors="replace")
     return r.returncode, r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 import unittest
 
+from block_ledger import BlockLedger
 from kelpie_harness import KelpieTest, ZkCluster, ZooKeeper, wait_until
 
 MiB = 1 << 20
@@ -61,8 +62,7 @@ class ZooKeeperMembership(KelpieTest, unittest.TestCase):
         c = ZkCluster(self.procs, self.work.path, zk.spec(timeout=15), nodes=3, copies=2)
         c.dog_ok("vdi", "create", "vol", "16M")
         block, blocks = 64 * 1024, 64
-        acked = {}     # block -> bytes of the last acknowledged write
-        maybe = {}     # block -> bytes of writes that failed (they may or may not have landed)
+        ledger = BlockLedger(block)
         log = []       # (time, ok)
         mu = threading.Lock()
         stop = threading.Event()
@@ -75,11 +75,7 @@ class ZooKeeperMembership(KelpieTest, unittest.TestCase):
                           timeout=120)
                 with mu:
                     log.append((time.time(), r.returncode == 0))
-                    if r.returncode == 0:
-                        acked[b] = payload
-                        maybe.pop(b, None)
-                    else:
-                        maybe.setdefault(b, []).append(payload)
+                ledger.record(b, payload, r.returncode == 0)
 
         threads = [threading.Thread(target=writer, args=(c.ports[i], list(range(i, blocks, 2))))
                    for i in range(2)]
@@ -116,10 +112,7 @@ class ZooKeeperMembership(KelpieTest, unittest.TestCase):
 
         for port in c.ports:
             image = c.dog_ok("vdi", "read", "vol", "0", str(blocks * block), port=port)
-            for b, payload in acked.items():
-                got = image[b * block:(b + 1) * block]
-                if got != payload:
-                    self.assertIn(got, maybe.get(b, []), "block %d lost an acknowledged write" % b)
+            self.assertEqual(ledger.problems(image, where="sheep %d" % port), [])
         check = c.dog(["vdi", "check", "vol"])
         self.assertEqual(check.returncode, 0, check.stderr)
         self.assertIn(b"during", c.dog_ok("vdi", "list"))

@@ -78,7 +78,8 @@ TEST_F(StoreTest, StaleCopiesAreKeptApart) {
   s.MoveToStale(9, 7);
   auto stale = s.ReadStale(9);
   ASSERT_TRUE(stale.has_value());
-  EXPECT_EQ(*stale, Bytes(64, 2));
+  EXPECT_EQ(stale->epoch, 7u);
+  EXPECT_EQ(stale->data, Bytes(64, 2));
   s.DropStale(9);
   EXPECT_FALSE(s.ReadStale(9).has_value());
   EXPECT_TRUE(s.ListStale().empty());
