@@ -124,8 +124,8 @@ void PrintVdi(const Inode& in, bool raw) {
   if (raw) {
     fmt::print("{} {} {} {} {} {} {} {:x} {} {} {}\n", kind, in.name, in.snap_id,
                StrNumber(in.vdi_size, true), StrNumber(u.used, true), StrNumber(u.shared, true),
-               CreateTime(in, true), in.vdi_id, RedundancyText(in.nr_copies, in.copy_policy), in.tag,
-               int(in.block_size_shift));
+               CreateTime(in, true), in.vdi_id, RedundancyText(in.nr_copies, in.copy_policy),
+               in.tag, int(in.block_size_shift));
   } else {
     fmt::print("{} {:<8} {:5} {:>7} {:>7} {:>7} {}  {:7x} {:>6} {:>13} {:3}\n", kind, in.name,
                in.snap_id, StrNumber(in.vdi_size, false), StrNumber(u.used, false),

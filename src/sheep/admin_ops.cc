@@ -7,8 +7,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "proto/ec.h"
 #include "proto/crc32c.h"
+#include "proto/ec.h"
 #include "proto/oid.h"
 #include "sheep/ec_gateway.h"
 #include "sheep/gateway.h"

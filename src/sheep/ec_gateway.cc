@@ -303,7 +303,8 @@ asio::awaitable<nlohmann::json> EcCheck(Sheep& s, uint64_t oid) {
   size_t present = 0;
   for (size_t i = 0; i < placed; ++i) {
     WholeCopy copy;
-    const uint32_t rc = co_await PeerReadWhole(s, nodes[i], proto::StripKey(oid, int(i)), false, copy);
+    const uint32_t rc =
+        co_await PeerReadWhole(s, nodes[i], proto::StripKey(oid, int(i)), false, copy);
     if (rc == res::kSuccess && copy.data.size() == len) {
       found[i] = std::move(copy.data);
       ++present;

@@ -37,7 +37,7 @@ struct Options {
   std::string log_level = "info";
   bool foreground = false;
   int threads = 4;
-  std::string metrics;  // --metrics ADDR:PORT: serve Prometheus metrics there ("" = off)
+  std::string metrics;    // --metrics ADDR:PORT: serve Prometheus metrics there ("" = off)
   uint64_t capacity = 0;  // --capacity: bytes the object store may use; 0: the disk's size
   // Limits on what clients may hold (server.cc). A connection over max_connections is closed at
   // once; a request whose first byte arrived must be complete (header and data) within
