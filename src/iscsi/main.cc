@@ -32,6 +32,9 @@ struct Options {
   int port_id = 0;
   std::string log_level = "info";
   std::string log_file;
+  size_t max_connections = 1024;
+  int login_timeout_s = 30;
+  int pdu_timeout_s = 30;
 };
 
 // A startup failure: one line for stderr, exit code 1.
@@ -73,6 +76,9 @@ int Serve(const Options& o, uint16_t port_id, const std::function<void()>& ready
   kelpie::iscsi::ServerConfig cfg;
   for (const auto& l : o.listens) cfg.portals.push_back(*kelpie::iscsi::ParsePortal(l));
   cfg.rel_port = port_id;
+  cfg.max_connections = o.max_connections;
+  cfg.login_timeout_s = o.login_timeout_s;
+  cfg.pdu_timeout_s = o.pdu_timeout_s;
   if (!o.chap.empty()) cfg.login.chap = kelpie::iscsi::ParseChapCredentials(o.chap);
   if (!o.mutual_chap.empty())
     cfg.login.mutual_chap = kelpie::iscsi::ParseChapCredentials(o.mutual_chap);
@@ -211,6 +217,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 65535));
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error (default info)");
   app.add_option("--log-file", o.log_file, "log file");
+  app.add_option("--max-connections", o.max_connections,
+                 "connections served at once; more are closed (default 1024)")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--login-timeout", o.login_timeout_s,
+                 "seconds a connection may take to log in (default 30)")
+      ->check(CLI::Range(1, 86400));
+  app.add_option("--pdu-timeout", o.pdu_timeout_s,
+                 "seconds a PDU may take to arrive once begun; slower peers are dropped "
+                 "(default 30)")
+      ->check(CLI::Range(1, 86400));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
