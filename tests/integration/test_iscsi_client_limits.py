@@ -1,8 +1,9 @@
 """What one initiator may hold or stall on kelpie-iscsi (--pdu-timeout, --login-timeout,
 --max-connections), on an in-memory disk: a peer that sends a PDU one byte a second is dropped
 after the PDU timeout, one that never logs in after the login timeout, a thousand idle
-connections do not keep a new initiator from logging in and being served — each drop with a log
-line, and every other initiator served on."""
+connections do not keep a new initiator from logging in and being served, and connections over
+--max-connections are closed at once — each drop with a log line, and every other initiator
+served on."""
 import os
 import resource
 import socket
@@ -28,12 +29,12 @@ class IscsiClientLimits(KelpieTest, unittest.TestCase):
             s.close()
         super().tearDown()
 
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
+    def log(self, path=None):
+        with open(path or self.log_path, errors="replace") as f:
             return f.read()
 
-    def assert_served(self):
-        r = iscsi_pdu.RawInitiator(self.t.port)
+    def assert_served(self, port=None):
+        r = iscsi_pdu.RawInitiator(port or self.t.port)
         try:
             self.assertEqual(r.login(TARGET), (0, 0))
             self.assertEqual(r.test_unit_ready() in (0x00, 0x02), True)  # GOOD or UA
@@ -63,6 +64,28 @@ class IscsiClientLimits(KelpieTest, unittest.TestCase):
         self.socks += [socket.create_connection(("127.0.0.1", self.t.port), timeout=10)
                        for _ in range(1000)]
         self.assert_served()
+
+    def test_connections_over_max_connections_refused(self):
+        log_path = os.path.join(self.work.path, "kelpie-iscsi-max.log")
+        t = KelpieIscsi(self.procs, self.work.path, [], name="kelpie-iscsi-max", extra=[
+            "--ramdisk", "disk:8", "--max-connections", "3", "--log-file", log_path])
+        held = [socket.create_connection(("127.0.0.1", t.port), timeout=10) for _ in range(3)]
+        self.socks += held
+        extra = socket.create_connection(("127.0.0.1", t.port), timeout=10)
+        self.socks.append(extra)
+        self.assertTrue(closed_by_peer(extra))
+        wait_until(lambda: "refusing connection: 3 connections open" in self.log(log_path), 10,
+                   "a log line")
+        for s in held:
+            s.close()
+
+        def served():
+            try:
+                self.assert_served(t.port)
+                return True
+            except (AssertionError, OSError):
+                return False
+        wait_until(served, 10, "a login once connections were closed")
 
 
 if __name__ == "__main__":
