@@ -35,6 +35,9 @@ struct Options {
   std::string log_level = "info";
   std::string log_file;
   std::string metrics;  // --metrics ADDR:PORT ("" = off)
+  size_t max_connections = 1024;
+  int login_timeout_s = 30;
+  int pdu_timeout_s = 30;
 };
 
 // A startup failure: one line for stderr, exit code 1.
@@ -76,6 +79,9 @@ int Serve(const Options& o, uint16_t port_id, const std::function<void()>& ready
   kelpie::iscsi::ServerConfig cfg;
   for (const auto& l : o.listens) cfg.portals.push_back(*kelpie::iscsi::ParsePortal(l));
   cfg.rel_port = port_id;
+  cfg.max_connections = o.max_connections;
+  cfg.login_timeout_s = o.login_timeout_s;
+  cfg.pdu_timeout_s = o.pdu_timeout_s;
   if (!o.chap.empty()) cfg.login.chap = kelpie::iscsi::ParseChapCredentials(o.chap);
   if (!o.mutual_chap.empty())
     cfg.login.mutual_chap = kelpie::iscsi::ParseChapCredentials(o.mutual_chap);
@@ -231,6 +237,16 @@ int main(int argc, char** argv) {
   app.add_option("--metrics", o.metrics, "serve Prometheus metrics at http://ADDR:PORT/metrics");
   app.set_config("--config", "", "read options from a TOML/INI file (the command line wins)");
   app.allow_config_extras(false);  // an unknown key in the file is an error, not ignored
+  app.add_option("--max-connections", o.max_connections,
+                 "connections served at once; more are closed (default 1024)")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--login-timeout", o.login_timeout_s,
+                 "seconds a connection may take to log in (default 30)")
+      ->check(CLI::Range(1, 86400));
+  app.add_option("--pdu-timeout", o.pdu_timeout_s,
+                 "seconds a PDU may take to arrive once begun; slower peers are dropped "
+                 "(default 30)")
+      ->check(CLI::Range(1, 86400));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

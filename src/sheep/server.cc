@@ -4,6 +4,7 @@
 
 #include <asio/experimental/concurrent_channel.hpp>
 
+#include "proto/request_check.h"
 #include "sheep/asio_util.h"
 #include "sheep/client_identity.h"
 #include "sheep/sheep.h"
@@ -39,12 +40,6 @@ asio::awaitable<void> WriteReplies(std::shared_ptr<tcp::socket> sock,
       co_return;
     }
   }
-}
-
-// Version rule: public opcodes accept every version up to kProtoVer (tgtd sends 0 and 1),
-// internal ones up to kPeerProtoVer.
-bool VersionOk(const proto::Header& h) {
-  return h.proto_ver <= (h.opcode < 0x80 ? proto::kProtoVer : proto::kPeerProtoVer);
 }
 
 // A deadline on a connection's reads: when it passes, the socket's read side is shut down, so
@@ -144,7 +139,7 @@ asio::awaitable<void> ServeClient(Sheep& sheep, std::shared_ptr<tcp::socket> soc
     Request req;
     req.hdr = proto::DecodeHeader(hb);
     const proto::Header& h = req.hdr;
-    if (h.data_length > proto::kMaxDataLength) {
+    if (!proto::DataLengthAllowed(h)) {
       why = fmt::format("data_length {} over the limit {} (opcode {:#x})", h.data_length,
                         proto::kMaxDataLength, h.opcode);
       co_await replies->async_send(asio::error_code{}, false,
@@ -168,7 +163,7 @@ asio::awaitable<void> ServeClient(Sheep& sheep, std::shared_ptr<tcp::socket> soc
         break;
       }
     }
-    if (!VersionOk(h)) {
+    if (!proto::VersionSupported(h)) {
       spdlog::warn("{}: protocol version {:#x} not supported (opcode {:#x})", client.peer,
                    h.proto_ver, h.opcode);
       co_await replies->async_send(asio::error_code{}, false,

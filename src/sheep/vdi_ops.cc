@@ -9,6 +9,7 @@
 
 #include "proto/inode.h"
 #include "proto/oid.h"
+#include "proto/request_check.h"
 #include "sheep/coherence.h"
 #include "sheep/ec_gateway.h"
 #include "sheep/gateway.h"
@@ -22,25 +23,6 @@ using proto::Header;
 using proto::Inode;
 
 namespace {
-
-std::string CString(const std::vector<uint8_t>& data, size_t off, size_t cap) {
-  std::string s;
-  for (size_t i = off; i < data.size() && i < off + cap && data[i] != 0; ++i)
-    s.push_back(char(data[i]));
-  return s;
-}
-
-// name[256] (+ tag[256]) of a VDI request.
-struct VdiName {
-  std::string name, tag;
-};
-bool ParseVdiName(const Request& req, VdiName& out) {
-  if (!req.hdr.is_write() || req.data.empty() || req.data.size() > 2 * proto::kMaxVdiLen)
-    return false;
-  out.name = CString(req.data, 0, proto::kMaxVdiLen);
-  out.tag = CString(req.data, proto::kMaxVdiLen, proto::kMaxVdiTagLen);
-  return !out.name.empty();
-}
 
 uint64_t NowInodeTime() {
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -80,8 +62,9 @@ Reply VdiReply(Sheep& s, const Header& h, uint32_t rc, uint32_t vid) {
 
 asio::awaitable<Reply> HandleNewVdi(Sheep& s, Request& req, const ClientInfo&) {
   const Header& h = req.hdr;
-  VdiName n;
-  if (!ParseVdiName(req, n)) co_return Reply::Error(h, res::kInvalidParms);
+  proto::VdiNamePayload n;
+  if (!proto::ParseVdiNamePayload(req.hdr, req.data, n))
+    co_return Reply::Error(h, res::kInvalidParms);
   const FormatConfig cfg = s.WithState([](const ClusterState& st) { return st.config; });
   const bool snapshot = h.snapid() != 0;
   const uint32_t base_vid = h.base_vdi_id();
@@ -165,8 +148,9 @@ asio::awaitable<Reply> HandleNewVdi(Sheep& s, Request& req, const ClientInfo&) {
 
 asio::awaitable<Reply> HandleDelVdi(Sheep& s, Request& req, const ClientInfo&) {
   const Header& h = req.hdr;
-  VdiName n;
-  if (!ParseVdiName(req, n)) co_return Reply::Error(h, res::kInvalidParms);
+  proto::VdiNamePayload n;
+  if (!proto::ParseVdiNamePayload(req.hdr, req.data, n))
+    co_return Reply::Error(h, res::kInvalidParms);
   nlohmann::json op_req = {
       {"type", "del_vdi"}, {"name", n.name}, {"tag", n.tag}, {"snapid", h.snapid()}};
   const nlohmann::json result = co_await s.SubmitClusterOp(std::move(op_req));
@@ -193,8 +177,9 @@ asio::awaitable<Reply> HandleDelVdi(Sheep& s, Request& req, const ClientInfo&) {
 
 asio::awaitable<Reply> HandleGetVdiInfo(Sheep& s, Request& req, const ClientInfo&) {
   const Header& h = req.hdr;
-  VdiName n;
-  if (!ParseVdiName(req, n)) co_return Reply::Error(h, res::kInvalidParms);
+  proto::VdiNamePayload n;
+  if (!proto::ParseVdiNamePayload(req.hdr, req.data, n))
+    co_return Reply::Error(h, res::kInvalidParms);
   uint32_t vid = 0;
   const uint32_t rc = s.WithState(
       [&](const ClusterState& st) { return st.catalog.Lookup(n.name, n.tag, h.snapid(), &vid); });
@@ -211,8 +196,9 @@ asio::awaitable<Reply> HandleReadVdis(Sheep& s, Request& req, const ClientInfo&)
 
 asio::awaitable<Reply> HandleLockVdi(Sheep& s, Request& req, const ClientInfo& c) {
   const Header& h = req.hdr;
-  VdiName n;
-  if (!ParseVdiName(req, n)) co_return Reply::Error(h, res::kInvalidParms);
+  proto::VdiNamePayload n;
+  if (!proto::ParseVdiNamePayload(req.hdr, req.data, n))
+    co_return Reply::Error(h, res::kInvalidParms);
   if (h.lock_type() != proto::kLockNormal && h.lock_type() != proto::kLockShared) {
     co_return Reply::Error(h, res::kInvalidParms);
   }
@@ -269,8 +255,9 @@ asio::awaitable<Reply> HandleLockList(Sheep& s, Request& req, const ClientInfo&)
 
 asio::awaitable<Reply> HandleLockUnlock(Sheep& s, Request& req, const ClientInfo&) {
   const Header& h = req.hdr;
-  VdiName n;
-  if (!ParseVdiName(req, n)) co_return Reply::Error(h, res::kInvalidParms);
+  proto::VdiNamePayload n;
+  if (!proto::ParseVdiNamePayload(req.hdr, req.data, n))
+    co_return Reply::Error(h, res::kInvalidParms);
   uint32_t vid = 0;
   const uint32_t rc = s.WithState(
       [&](const ClusterState& st) { return st.catalog.Lookup(n.name, n.tag, h.snapid(), &vid); });

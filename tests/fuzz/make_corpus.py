@@ -186,7 +186,8 @@ scsi_cdb = {
     "get_lba_status": scsi_input(bytes([0x9E, 0x12]) + be(0, 8) + be(4096, 4) + b"\0\0", edtl=4096),
 }
 
-CORPORA = {"sheep_request": sheep_request, "sheep_peer": sheep_peer, "inode": inode,
+CORPORA = {"sheep_request": {**sheep_request, **{"peer_" + k: v for k, v in sheep_peer.items()}},
+           "inode": inode,
            "iscsi_pdu": iscsi_pdu, "login_keys": login_keys, "scsi_cdb": scsi_cdb}
 
 

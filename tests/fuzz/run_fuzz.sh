@@ -13,7 +13,7 @@ seconds=${FUZZ_SECONDS:-60}
 artifacts=${FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(inode login_keys scsi_cdb)
+  targets=(inode login_keys scsi_cdb sheep_request iscsi_pdu)
 fi
 mkdir -p "$artifacts"
 status=0

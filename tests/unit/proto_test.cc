@@ -3,6 +3,7 @@
 #include "proto/header.h"
 #include "proto/inode.h"
 #include "proto/oid.h"
+#include "proto/request_check.h"
 #include "proto/vdi_name.h"
 
 namespace kelpie::proto {
@@ -152,6 +153,46 @@ TEST(VdiName, HashMatchesSheepdog) {
   EXPECT_EQ(VdiNameHash("test"), 0x7c2b25u);
   EXPECT_EQ(Fnv1a64(""), kFnv1aBasis);
   EXPECT_NE(VdiNameHash("a"), 0u);
+}
+
+TEST(RequestCheck, VersionAndDataLength) {
+  Header h;
+  h.opcode = op::kReadObj;
+  h.proto_ver = 0;
+  EXPECT_TRUE(VersionSupported(h));  // tgtd sends 0 and 1
+  h.proto_ver = kProtoVer + 1;
+  EXPECT_FALSE(VersionSupported(h));
+  h.opcode = op::kPeerRead;
+  h.proto_ver = kPeerProtoVer;
+  EXPECT_TRUE(VersionSupported(h));
+  h.proto_ver = kPeerProtoVer + 1;
+  EXPECT_FALSE(VersionSupported(h));
+  h.data_length = kMaxDataLength;
+  EXPECT_TRUE(DataLengthAllowed(h));
+  h.data_length = kMaxDataLength + 1;
+  EXPECT_FALSE(DataLengthAllowed(h));
+}
+
+TEST(RequestCheck, VdiNamePayload) {
+  Header h;
+  h.flags = flag::kCmdWrite;
+  std::vector<uint8_t> b(kMaxVdiLen + kMaxVdiTagLen, 0);
+  b[0] = 'v';
+  b[kMaxVdiLen] = 't';
+  VdiNamePayload n;
+  ASSERT_TRUE(ParseVdiNamePayload(h, b, n));
+  EXPECT_EQ(n.name, "v");
+  EXPECT_EQ(n.tag, "t");
+  // A name without a NUL stops at its field; the tag field is not read into it.
+  std::fill(b.begin(), b.begin() + kMaxVdiLen, uint8_t('x'));
+  ASSERT_TRUE(ParseVdiNamePayload(h, b, n));
+  EXPECT_EQ(n.name, std::string(kMaxVdiLen, 'x'));
+  EXPECT_EQ(n.tag, "t");
+  b.push_back(0);  // longer than name + tag
+  EXPECT_FALSE(ParseVdiNamePayload(h, b, n));
+  EXPECT_FALSE(ParseVdiNamePayload(h, std::vector<uint8_t>(8, 0), n));  // empty name
+  h.flags = 0;
+  EXPECT_FALSE(ParseVdiNamePayload(h, std::vector<uint8_t>{'v'}, n));  // no data sent
 }
 
 }  // namespace

@@ -28,7 +28,9 @@ Connection::Connection(TargetServer& server, asio::ip::tcp::socket socket)
     : server_(server),
       socket_(std::move(socket)),
       writer_wake_(socket_.get_executor()),
-      reader_wake_(socket_.get_executor()) {
+      reader_wake_(socket_.get_executor()),
+      pdu_deadline_(socket_.get_executor()),
+      login_deadline_(socket_.get_executor()) {
   asio::error_code ec;
   const auto remote = socket_.remote_endpoint(ec);
   peer_ = ec ? "unknown peer" : fmt::format("{}:{}", remote.address().to_string(), remote.port());
@@ -52,6 +54,14 @@ void Connection::Start() {
       self->Close("internal error");
     }
   };
+  // A connection that does not complete its login in time is dropped (idle or slow peers).
+  const int login_limit = server_.config().login_timeout_s;
+  login_deadline_.expires_after(std::chrono::seconds(login_limit));
+  login_deadline_.async_wait([weak = weak_from_this(), login_limit](asio::error_code ec) {
+    auto c = weak.lock();
+    if (ec || !c || c->session_) return;
+    c->Close(fmt::format("login not complete within {} s", login_limit));
+  });
   asio::co_spawn(
       socket_.get_executor(), [self]() { return self->ReadLoop(); }, on_exit);
   asio::co_spawn(
@@ -68,6 +78,8 @@ void Connection::Close(const std::string& why) {
   socket_.close(ec);
   writer_wake_.cancel();
   reader_wake_.cancel();
+  pdu_deadline_.cancel();
+  login_deadline_.cancel();
   if (session_) {
     server_.SessionEnded(session_.get());
     if (!session_->id().discovery && !session_->nexus_handed_over && !nexus_gone_reported_) {
@@ -107,62 +119,23 @@ asio::awaitable<void> Connection::RunBlocking(std::function<void()> fn) {
 // ---------------------------------------------------------------------------------------------
 // Reading and writing PDUs.
 
-asio::awaitable<Connection::ReadResult> Connection::ReadPdu(Pdu& pdu) {
-  ReadResult res;
-  auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(pdu.bhs), kTuple);
-  if (ec) {
-    res.why = n == 0 ? (ec == asio::error::eof ? "closed by the initiator" : ec.message())
-                     : fmt::format("vanished mid-PDU ({} of 48 header bytes)", n);
-    co_return res;
-  }
-  if (pdu.ahs_length()) {
-    pdu.ahs.resize(pdu.ahs_length());
-    auto [aec, an] = co_await asio::async_read(socket_, asio::buffer(pdu.ahs), kTuple);
-    if (aec) {
-      res.why = "vanished mid-PDU (AHS)";
-      co_return res;
-    }
-  }
-  if (header_digest_) {
-    std::array<uint8_t, 4> wire;
-    auto [hec, hn] = co_await asio::async_read(socket_, asio::buffer(wire), kTuple);
-    if (hec) {
-      res.why = "vanished mid-PDU (header digest)";
-      co_return res;
-    }
-    uint32_t crc = Crc32cContinue(0xffffffffu, pdu.bhs);
-    crc = Crc32cContinue(crc, pdu.ahs) ^ 0xffffffffu;
-    if (crc != DigestFromWire(wire.data())) {
-      res.why = fmt::format("header digest error on {}", OpcodeName(pdu.opcode()));
-      co_return res;
-    }
-  }
-  const uint32_t dsl = pdu.data_length();
-  if (dsl > max_recv_data_) {
-    res.why = fmt::format("{} with DataSegmentLength {} over our MaxRecvDataSegmentLength {}",
-                          OpcodeName(pdu.opcode()), dsl, max_recv_data_);
-    co_return res;
-  }
-  if (dsl) {
-    pdu.data.resize(PaddedLength(dsl));
-    auto [dec, dn] = co_await asio::async_read(socket_, asio::buffer(pdu.data), kTuple);
-    if (dec) {
-      res.why = fmt::format("vanished mid-PDU ({} of {} data bytes)", dn, pdu.data.size());
-      co_return res;
-    }
-    if (data_digest_) {
-      std::array<uint8_t, 4> wire;
-      auto [wec, wn] = co_await asio::async_read(socket_, asio::buffer(wire), kTuple);
-      if (wec) {
-        res.why = "vanished mid-PDU (data digest)";
-        co_return res;
-      }
-      res.data_digest_ok = Crc32c(pdu.data) == DigestFromWire(wire.data());
-    }
-    pdu.data.resize(dsl);
-  }
-  res.ok = true;
-  co_return res;
+asio::awaitable<PduReadResult> Connection::ReadPdu(Pdu& pdu) {
+  // The PDU is due within the PDU timeout of its first byte, else the connection is closed.
+  const int limit = server_.config().pdu_timeout_s;
+  auto begun = [this, limit] {
+    reading_pdu_ = true;
+    pdu_deadline_.expires_after(std::chrono::seconds(limit));
+    pdu_deadline_.async_wait([weak = weak_from_this(), limit](asio::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || !self->reading_pdu_) return;
+      self->Close(fmt::format("PDU not complete within {} s", limit));
+    });
+  };
+  PduReadResult r =
+      co_await ReadPduFrom(socket_, pdu, {header_digest_, data_digest_, max_recv_data_}, begun);
+  reading_pdu_ = false;
+  pdu_deadline_.cancel();
+  co_return r;
 }
 
 asio::awaitable<void> Connection::ReadLoop() {
@@ -174,7 +147,7 @@ asio::awaitable<void> Connection::ReadLoop() {
     }
     if (closed_) break;
     Pdu pdu;
-    const ReadResult r = co_await ReadPdu(pdu);
+    const PduReadResult r = co_await ReadPdu(pdu);
     if (closed_) break;
     if (!r.ok) {
       Close(r.why);
@@ -322,6 +295,7 @@ asio::awaitable<void> Connection::CompleteLogin() {
     }
   }
   session_ = session;
+  login_deadline_.cancel();
   cid_ = login_->cid();
   Send(login_->FinalResponse(session->id().tsih), StatSnUse::kNone);
   statsn_ = login_->next_statsn();

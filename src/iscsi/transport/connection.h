@@ -21,6 +21,7 @@
 
 #include "iscsi/transport/login.h"
 #include "iscsi/transport/pdu.h"
+#include "iscsi/transport/pdu_reader.h"
 #include "iscsi/transport/scsi_task.h"
 #include "iscsi/transport/session.h"
 
@@ -42,15 +43,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   enum class StatSnUse { kAdvance, kCurrent, kNone };
-  struct ReadResult {
-    bool ok = false;
-    bool data_digest_ok = true;
-    std::string why;  // when !ok
-  };
-
   asio::awaitable<void> ReadLoop();
   asio::awaitable<void> WriteLoop();
-  asio::awaitable<ReadResult> ReadPdu(Pdu& pdu);
+  asio::awaitable<PduReadResult> ReadPdu(Pdu& pdu);
   asio::awaitable<void> HandleLoginPdu(Pdu pdu);
   asio::awaitable<void> CompleteLogin();
   asio::awaitable<void> HandlePdu(Pdu pdu, bool data_digest_ok);
@@ -95,6 +90,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t out_bytes_ = 0;
   asio::steady_timer writer_wake_;
   asio::steady_timer reader_wake_;  // the reader waits here while out_bytes_ is too high
+  // Deadlines: of the PDU being read (from its first byte) and of the login.
+  asio::steady_timer pdu_deadline_;
+  asio::steady_timer login_deadline_;
+  bool reading_pdu_ = false;
 
   // Login, then the session.
   std::unique_ptr<Login> login_;

@@ -92,6 +92,14 @@ asio::awaitable<void> TargetServer::Accept(std::shared_ptr<asio::ip::tcp::accept
       co_await pause.async_wait(kTuple);
       continue;
     }
+    if (connections_.size() >= config_.max_connections) {
+      asio::error_code ignored;
+      const auto remote = socket.remote_endpoint(ignored);
+      spdlog::warn("iscsi {}:{}: refusing connection: {} connections open (--max-connections)",
+                   remote.address().to_string(), remote.port(), connections_.size());
+      socket.close(ignored);
+      continue;
+    }
     auto conn = std::make_shared<Connection>(*this, std::move(socket));
     spdlog::debug("iscsi {}: connected", conn->peer());
     connections_[conn.get()] = conn;

@@ -40,6 +40,12 @@ struct ServerConfig {
   uint16_t rel_port = 1;  // this process's relative target port id (I_T nexus identity)
   int blocking_threads = 4;
   std::shared_ptr<const TargetStats> stats;  // null: nothing counted (no --metrics)
+  // What one initiator may hold or stall: connections over max_connections are closed at once;
+  // a connection must complete its login within login_timeout_s, and a PDU whose first byte
+  // arrived must be complete within pdu_timeout_s (slow-loris peers are dropped).
+  size_t max_connections = 1024;
+  int login_timeout_s = 30;
+  int pdu_timeout_s = 30;
 };
 
 // Finds targets that are not registered yet (--export-all): called off the I/O thread with a
