@@ -69,7 +69,8 @@ asio::awaitable<PduReadResult> ReadPduFrom(Stream& stream, Pdu& pdu, PduReadLimi
   }
   if (lim.header_digest) {
     std::array<uint8_t, 4> wire;
-    if (!co_await ReadDigest(stream, wire)) {
+    const bool got = co_await ReadDigest(stream, wire);  // a statement: see sheep/gateway.cc
+    if (!got) {
       res.why = "vanished mid-PDU (header digest)";
       co_return res;
     }
@@ -89,7 +90,8 @@ asio::awaitable<PduReadResult> ReadPduFrom(Stream& stream, Pdu& pdu, PduReadLimi
     }
     if (lim.data_digest) {
       std::array<uint8_t, 4> wire;
-      if (!co_await ReadDigest(stream, wire)) {
+      const bool got = co_await ReadDigest(stream, wire);
+      if (!got) {
         res.why = "vanished mid-PDU (data digest)";
         co_return res;
       }

@@ -13,21 +13,6 @@ namespace {
 
 constexpr uint8_t kWe = 1, kEa = 3, kWeRo = 5, kEaRo = 6, kWeAr = 7, kEaAr = 8;
 
-std::vector<uint8_t> ProutCdb(uint8_t sa, uint8_t type = 0) {
-  std::vector<uint8_t> c(10, 0);
-  c[0] = 0x5F;
-  c[1] = sa;
-  c[2] = type;
-  PutBe32(c, 5, 24);
-  return c;
-}
-std::vector<uint8_t> ProutParams(uint64_t key, uint64_t sa_key, uint8_t flags = 0) {
-  std::vector<uint8_t> p(24, 0);
-  PutBe64(p, 0, key);
-  PutBe64(p, 8, sa_key);
-  p[20] = flags;
-  return p;
-}
 std::vector<uint8_t> PrinCdb(uint8_t sa, uint16_t alloc) {
   std::vector<uint8_t> c(10, 0);
   c[0] = 0x5E;

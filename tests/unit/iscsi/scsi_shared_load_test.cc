@@ -77,32 +77,10 @@ class GatedBackend final : public BlockBackend {
   std::promise<void> entered_;
 };
 
-std::vector<uint8_t> ProutCdb(uint8_t sa, uint8_t type) {
-  std::vector<uint8_t> c(10, 0);
-  c[0] = 0x5F;
-  c[1] = sa;
-  c[2] = type;
-  PutBe32(c, 5, 24);
-  return c;
-}
-std::vector<uint8_t> ProutParams(uint64_t key, uint64_t sa_key) {
-  std::vector<uint8_t> p(24, 0);
-  PutBe64(p, 0, key);
-  PutBe64(p, 8, sa_key);
-  return p;
-}
-
 std::future<ScsiResult> Submit(LogicalUnit& lu, const Nexus& n, Cmd c) {
-  ScsiCommand cmd;
-  cmd.cdb = std::move(c.cdb);
-  cmd.edtl = c.edtl;
-  cmd.read = c.read;
-  cmd.write = c.write;
-  cmd.data_out = std::move(c.data_out);
-  cmd.nexus = n;
   auto done = std::make_shared<std::promise<ScsiResult>>();
   auto f = done->get_future();
-  lu.Execute(std::move(cmd), [done](ScsiResult r) { done->set_value(std::move(r)); });
+  lu.Execute(MakeCommand(n, std::move(c)), [done](ScsiResult r) { done->set_value(std::move(r)); });
   return f;
 }
 

@@ -37,7 +37,7 @@ struct Cmd {
   bool read = false, write = false;
 };
 
-inline ScsiResult Run(LogicalUnit& lu, const Nexus& nexus, Cmd c) {
+inline ScsiCommand MakeCommand(const Nexus& nexus, Cmd c) {
   ScsiCommand cmd;
   cmd.cdb = std::move(c.cdb);
   cmd.edtl = c.edtl;
@@ -46,10 +46,32 @@ inline ScsiResult Run(LogicalUnit& lu, const Nexus& nexus, Cmd c) {
   cmd.data_out = std::move(c.data_out);
   if (cmd.data_out.size() > cmd.edtl) cmd.data_out.resize(cmd.edtl);
   cmd.nexus = nexus;
+  return cmd;
+}
+
+inline ScsiResult Run(LogicalUnit& lu, const Nexus& nexus, Cmd c) {
+  ScsiCommand cmd = MakeCommand(nexus, std::move(c));
   std::promise<ScsiResult> done;
   auto result = done.get_future();
   lu.Execute(std::move(cmd), [&done](ScsiResult r) { done.set_value(std::move(r)); });
   return result.get();
+}
+
+// PERSISTENT RESERVE OUT (service action, type) with a 24-byte parameter list, and that list.
+inline std::vector<uint8_t> ProutCdb(uint8_t sa, uint8_t type = 0) {
+  std::vector<uint8_t> c(10, 0);
+  c[0] = 0x5F;
+  c[1] = sa;
+  c[2] = type;
+  PutBe32(c, 5, 24);
+  return c;
+}
+inline std::vector<uint8_t> ProutParams(uint64_t key, uint64_t sa_key, uint8_t flags = 0) {
+  std::vector<uint8_t> p(24, 0);
+  PutBe64(p, 0, key);
+  PutBe64(p, 8, sa_key);
+  p[20] = flags;
+  return p;
 }
 
 // A data-in command with EDTL = alloc.
