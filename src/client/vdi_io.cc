@@ -225,12 +225,17 @@ uint32_t VdiIo::SetOwner(SyncClient& c, uint32_t vid, uint32_t idx) {
 }
 
 uint32_t VdiIo::WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint8_t> data,
-                            LuFence fence) {
+                            LuFence fence, bool write_back) {
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     const Snapshot at = At(idx);
     const uint64_t oid = proto::VidToDataOid(at.vid, idx);
     const uint32_t rc = Exec([&](SyncClient& c) {
-      if (at.owner == at.vid) return c.WriteObj(oid, obj_off, data, false, 0, Tag(fence));
+      if (at.owner == at.vid) {
+        // Only overwrites are write-back: a create (allocation, copy-on-write) is durable
+        // before the inode records it.
+        const uint16_t flags = uint16_t(io_flags() | (write_back ? proto::flag::kWriteBack : 0));
+        return c.WriteObj(oid, obj_off, data, false, 0, ObjTag(flags, fence));
+      }
       const uint64_t cow = at.owner != 0 ? proto::VidToDataOid(at.owner, idx) : 0;
       // The inode update that follows is not fenced: once the object is written, recording
       // its owner completes that write.
@@ -247,10 +252,11 @@ uint32_t VdiIo::WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint
   return res::kEio;
 }
 
-uint32_t VdiIo::Write(uint64_t offset, std::span<const uint8_t> data, LuFence fence) {
+uint32_t VdiIo::Write(uint64_t offset, std::span<const uint8_t> data, LuFence fence,
+                      bool write_back) {
   return ForEachPiece(offset, data.size(), true,
                       [&](uint32_t idx, uint64_t obj_off, uint64_t done, uint64_t n, bool) {
-                        return WriteObject(idx, obj_off, data.subspan(done, n), fence);
+                        return WriteObject(idx, obj_off, data.subspan(done, n), fence, write_back);
                       });
 }
 
@@ -371,7 +377,7 @@ uint32_t VdiIo::Flush(LuFence fence) {
     proto::Header h;
     h.opcode = proto::op::kFlushVdi;
     ObjTag(0, fence).ApplyTo(h);
-    h.set_base_vdi_id(vid);
+    h.set_oid(proto::VidToInodeOid(vid));  // as sheepdog's clients name it
     return c.Request(h).result();
   });
 }

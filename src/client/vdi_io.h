@@ -52,7 +52,12 @@ class VdiIo {
   uint32_t Close();
 
   uint32_t Read(uint64_t offset, std::span<uint8_t> out, LuFence fence = {});
-  uint32_t Write(uint64_t offset, std::span<const uint8_t> data, LuFence fence = {});
+  // write_back: the sheep acknowledge once the bytes are on every copy (they survive the death
+  // of any process) and make them durable at the next Flush; otherwise they are durable on every
+  // copy before the acknowledgement. Writes that allocate (create, copy-on-write) are durable
+  // either way.
+  uint32_t Write(uint64_t offset, std::span<const uint8_t> data, LuFence fence = {},
+                 bool write_back = false);
   // Unmaps whole objects (DISCARD_OBJ) and zeroes the mapped parts of partial ones.
   uint32_t Discard(uint64_t offset, uint64_t len, LuFence fence = {});
   // Writes `data` at offset if the bytes there equal `compare`, atomically against every other
@@ -67,6 +72,7 @@ class VdiIo {
   // target may have allocated it: initiators such as qemu read zeros without asking for them).
   uint32_t MapStatus(uint64_t offset, uint64_t len, bool* mapped, uint64_t* run,
                      LuFence fence = {});
+  // Makes every write-back write of this VDI durable on every copy (FLUSH_VDI).
   uint32_t Flush(LuFence fence = {});
   // Reloads the inode (after another client changed it).
   uint32_t Reload();
@@ -103,8 +109,8 @@ class VdiIo {
   // stopping at the first code other than kSuccess.
   template <typename Fn>
   uint32_t ForEachPiece(uint64_t offset, uint64_t len, bool writing, Fn&& fn);
-  uint32_t WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint8_t> data,
-                       LuFence fence);
+  uint32_t WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint8_t> data, LuFence fence,
+                       bool write_back = false);
   // Makes this VDI own object idx (copy-on-write or zeros) without changing its bytes.
   uint32_t Own(uint32_t idx, const Snapshot& at, LuFence fence);
   uint32_t SetOwner(SyncClient& c, uint32_t vid, uint32_t idx);

@@ -96,8 +96,9 @@ class KelpieBackend final : public scsi::BlockBackend {
   IoStatus Read(uint64_t offset, std::span<uint8_t> out, uint64_t fence) override {
     return Status("read", io_.Read(offset, out, Fence(fence)));
   }
-  IoStatus Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence) override {
-    return Status("write", io_.Write(offset, data, Fence(fence)));
+  IoStatus Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence,
+                 bool write_back) override {
+    return Status("write", io_.Write(offset, data, Fence(fence), write_back));
   }
   IoStatus Discard(uint64_t offset, uint64_t len, uint64_t fence) override {
     return Status("discard", io_.Discard(offset, len, Fence(fence)));

@@ -38,6 +38,7 @@ struct Options {
   size_t max_connections = 1024;
   int login_timeout_s = 30;
   int pdu_timeout_s = 30;
+  int io_threads = 32;
 };
 
 // A startup failure: one line for stderr, exit code 1.
@@ -82,6 +83,7 @@ int Serve(const Options& o, uint16_t port_id, const std::function<void()>& ready
   cfg.max_connections = o.max_connections;
   cfg.login_timeout_s = o.login_timeout_s;
   cfg.pdu_timeout_s = o.pdu_timeout_s;
+  cfg.blocking_threads = o.io_threads;
   if (!o.chap.empty()) cfg.login.chap = kelpie::iscsi::ParseChapCredentials(o.chap);
   if (!o.mutual_chap.empty())
     cfg.login.mutual_chap = kelpie::iscsi::ParseChapCredentials(o.mutual_chap);
@@ -247,6 +249,10 @@ int main(int argc, char** argv) {
                  "seconds a PDU may take to arrive once begun; slower peers are dropped "
                  "(default 30)")
       ->check(CLI::Range(1, 86400));
+  app.add_option("--io-threads", o.io_threads,
+                 "SCSI commands run against the cluster at once, each on its own thread and "
+                 "connection (default 32)")
+      ->check(CLI::Range(1, 1024));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -63,6 +63,8 @@ inline constexpr uint8_t kCompareAndWriteObj = 0xBA;
 inline constexpr uint8_t kPeerCompareWrite = 0xA7;  // the serializing step on that holder
 // A write of an erasure-coded object, run (serialized) by its first strip holder.
 inline constexpr uint8_t kPeerEcWrite = 0xA8;
+// Make the write-back writes a sheep has applied durable (FLUSH_VDI fans it out to every node).
+inline constexpr uint8_t kPeerFlush = 0xA9;
 }  // namespace op
 
 namespace flag {
@@ -77,6 +79,12 @@ inline constexpr uint16_t kFwd = 0x40;
 // acted on (an iSCSI target's reservation checks); the gateway refuses it with LU_STATE_STALE
 // when any LU state changed since.
 inline constexpr uint16_t kLuFence = 0x8000;
+// Kelpie, on WRITE_OBJ: write-back. The write is acknowledged once it is applied on every copy
+// (it survives the death of any process, as the copies' page cache does) and is made durable on
+// disk by the next FLUSH_VDI of its VDI. Without it a write is durable before its ack. (CACHE
+// 0x04, sheepdog's flag for its object cache, is ignored: other clients set it with other
+// expectations.)
+inline constexpr uint16_t kWriteBack = 0x4000;
 }  // namespace flag
 
 namespace res {

@@ -274,11 +274,11 @@ asio::awaitable<uint32_t> GatewayRead(Sheep& s, uint64_t oid, uint64_t offset, u
 }
 
 asio::awaitable<uint32_t> GatewayWrite(Sheep& s, uint64_t oid, uint64_t offset,
-                                       std::span<const uint8_t> data) {
+                                       std::span<const uint8_t> data, bool write_back) {
   if (IsErasureCoded(s, oid)) co_return co_await EcWrite(s, oid, offset, data, EcMode::kWrite);
   Header hdr;
   hdr.opcode = proto::op::kPeerWrite;
-  hdr.flags = proto::flag::kCmdWrite;
+  hdr.flags = proto::flag::kCmdWrite | (write_back ? proto::flag::kWriteBack : 0);
   hdr.set_oid(oid);
   hdr.set_offset(uint32_t(offset));
   co_return co_await FanOut(s, oid, hdr, data);
@@ -302,6 +302,37 @@ asio::awaitable<uint32_t> GatewayCreate(Sheep& s, uint64_t oid, uint64_t obj_siz
     hdr.Set<uint32_t>(peer_flag::kKeepLengthAt, keep_existing->length);
   }
   co_return co_await FanOut(s, oid, hdr, data);
+}
+
+asio::awaitable<uint32_t> GatewayFlush(Sheep& s, uint32_t vid) {
+  const uint64_t inode_oid = proto::VidToInodeOid(vid);
+  // The VDI and its ancestors: a snapshot taken since a write-back write turned the written
+  // VDI into the working VDI's parent, and the client now names the new one.
+  std::vector<uint8_t> vids;
+  s.WithState([&](const ClusterState& st) {
+    for (uint32_t v = vid; v != 0 && vids.size() < 4 * 4096;) {
+      vids.resize(vids.size() + 4);
+      proto::StoreLE<uint32_t>(&vids[vids.size() - 4], v);
+      const VdiEntry* e = st.catalog.Find(v);
+      v = e != nullptr ? e->parent_vid : 0;
+    }
+  });
+  co_return co_await RetryAcrossEpochs(
+      s, inode_oid, proto::op::kPeerFlush, [&](const View& v) -> asio::awaitable<uint32_t> {
+        // Any node may hold copies of the VDI's objects. A node that left is not asked: its
+        // copies are rebuilt elsewhere by recovery, which syncs what it writes.
+        const std::vector<cluster::NodeInfo> nodes = v.ring->nodes();
+        Header hdr;
+        hdr.opcode = proto::op::kPeerFlush;
+        hdr.epoch = v.epoch;
+        hdr.set_oid(inode_oid);
+        hdr.flags = proto::flag::kCmdWrite;
+        hdr.data_length = uint32_t(vids.size());
+        std::vector<Reply> replies = co_await CallEach(
+            s, nodes, std::vector<Header>(nodes.size(), hdr),
+            std::vector<std::span<const uint8_t>>(nodes.size(), std::span<const uint8_t>(vids)));
+        co_return WorstResult(replies);
+      });
 }
 
 asio::awaitable<uint32_t> GatewayRemove(Sheep& s, uint64_t oid) {

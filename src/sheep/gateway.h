@@ -22,9 +22,12 @@ struct View;
 // Reads len bytes at offset of oid into out (resized). Returns a proto::res code.
 asio::awaitable<uint32_t> GatewayRead(Sheep& s, uint64_t oid, uint64_t offset, uint32_t len,
                                       std::vector<uint8_t>& out);
-// Overwrites part of an existing object on every copy.
+// Overwrites part of an existing object on every copy. write_back: applied on every copy, made
+// durable by the next flush (proto::flag::kWriteBack); erasure-coded objects are always synced.
 asio::awaitable<uint32_t> GatewayWrite(Sheep& s, uint64_t oid, uint64_t offset,
-                                       std::span<const uint8_t> data);
+                                       std::span<const uint8_t> data, bool write_back = false);
+// Makes every write-back write to objects of VDI vid durable on every node of the cluster.
+asio::awaitable<uint32_t> GatewayFlush(Sheep& s, uint32_t vid);
 // The bytes of a client's CREATE_AND_WRITE within the object image a gateway creates.
 struct ClientRange {
   uint32_t offset = 0;

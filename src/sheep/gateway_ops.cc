@@ -61,7 +61,10 @@ asio::awaitable<Reply> HandleWriteObj(Sheep& s, Request& req, const ClientInfo& 
   if (uint32_t rc = CheckCoherence(s, h, c); rc != res::kSuccess) co_return Reply::Error(h, rc);
   if (IsReadonly(s, h.oid(), c)) co_return Reply::Error(h, res::kReadonly);
   if (!TouchesIndex(h.oid(), h.offset(), req.data.size())) {
-    co_return Reply::Error(h, co_await GatewayWrite(s, h.oid(), h.offset(), req.data));
+    // Write-back applies to data objects; inode changes are always durable before the ack.
+    const bool write_back = (h.flags & proto::flag::kWriteBack) && proto::IsDataOid(h.oid());
+    const uint32_t rc = co_await GatewayWrite(s, h.oid(), h.offset(), req.data, write_back);
+    co_return Reply::Error(h, rc);
   }
   const uint32_t rc = co_await IndexUpdate(s, proto::OidToVid(h.oid()), c, [&]() {
     return GatewayWrite(s, h.oid(), h.offset(), req.data);
@@ -132,9 +135,16 @@ asio::awaitable<Reply> HandleDiscardObj(Sheep& s, Request& req, const ClientInfo
   co_return Reply::Ok(h);
 }
 
-// Writes are durable on every copy before they are acknowledged: nothing to flush.
-asio::awaitable<Reply> HandleFlushVdi(Sheep&, Request& req, const ClientInfo&) {
-  co_return Reply::Ok(req.hdr);
+// FLUSH_VDI: the point of durability of write-back writes (WRITE_OBJ with kWriteBack). The VDI is
+// named by its inode oid (sheepdog's clients) or by base_vdi_id; other writes are durable before
+// their ack, so a flush with nothing write-back pending costs one round to each node.
+asio::awaitable<Reply> HandleFlushVdi(Sheep& s, Request& req, const ClientInfo&) {
+  const Header& h = req.hdr;
+  uint32_t vid = h.base_vdi_id();
+  if (proto::IsInodeOid(h.oid())) vid = proto::OidToVid(h.oid());
+  if (vid == 0) co_return Reply::Ok(h);  // nothing named: nothing of ours can be pending
+  const uint32_t rc = co_await GatewayFlush(s, vid);
+  co_return Reply::Error(h, rc);
 }
 
 namespace {

@@ -58,6 +58,7 @@ constexpr OpInfo kOps[] = {
     {op::kPeerWaitSeq,       "PEER_WAIT_SEQ",        HandlePeerWaitSeq,       false},
     {op::kPeerCompareWrite,  "PEER_COMPARE_WRITE",   HandlePeerCompareWrite,  false},
     {op::kPeerEcWrite,       "PEER_EC_WRITE",        HandlePeerEcWrite,       false},
+    {op::kPeerFlush,         "PEER_FLUSH",           HandlePeerFlush,         false},
 };
 // clang-format on
 

@@ -82,6 +82,10 @@ asio::awaitable<Reply> HandlePeerWrite(Sheep& s, Request& req, const ClientInfo&
   if (uint32_t rc = co_await s.recovery().EnsureLocal(oid); rc != res::kSuccess) {
     co_return Reply::Error(h, rc);
   }
+  if (h.flags & proto::flag::kWriteBack) {
+    std::lock_guard lk(s.recovery().ObjectLock(oid));
+    co_return Reply::Error(h, s.store().WriteBack(oid, h.offset(), req.data));
+  }
   // The object lock orders this write against creates, removals and recovery of the object; it
   // is released before the sync, so the object's next writers apply their bytes meanwhile and
   // share the sync (group commit) instead of queueing behind it.
@@ -122,6 +126,17 @@ asio::awaitable<Reply> HandlePeerCreateWrite(Sheep& s, Request& req, const Clien
     co_return Reply::Error(h, s.store().Write(key, from, part));
   }
   co_return Reply::Error(h, s.store().CreateAndWrite(key, obj_size, h.offset(), req.data));
+}
+
+asio::awaitable<Reply> HandlePeerFlush(Sheep& s, Request& req, const ClientInfo&) {
+  const Header& h = req.hdr;
+  if (req.data.size() % 4 != 0) co_return Reply::Error(h, res::kInvalidParms);
+  std::vector<uint32_t> vids(req.data.size() / 4);
+  for (size_t i = 0; i < vids.size(); ++i) vids[i] = proto::LoadLE<uint32_t>(&req.data[i * 4]);
+  auto durable = std::make_shared<DurableSignal>(s.io(), 1);
+  s.store().Flush(vids, [durable](uint32_t r) { durable->try_send(asio::error_code{}, r); });
+  auto [ec, synced] = co_await durable->async_receive(kTuple);
+  co_return Reply::Error(h, ec ? res::kEio : synced);
 }
 
 asio::awaitable<Reply> HandlePeerWaitSeq(Sheep& s, Request& req, const ClientInfo&) {

@@ -43,6 +43,9 @@ asio::awaitable<Reply> HandlePeerRead(Sheep& s, Request& req, const ClientInfo& 
 asio::awaitable<Reply> HandlePeerWrite(Sheep& s, Request& req, const ClientInfo& c);
 asio::awaitable<Reply> HandlePeerCreateWrite(Sheep& s, Request& req, const ClientInfo& c);
 asio::awaitable<Reply> HandlePeerRemove(Sheep& s, Request& req, const ClientInfo& c);
+// Makes this sheep's write-back writes durable: those to objects of the VDIs listed in the
+// payload (u32 vids, little endian), or of every VDI when it is empty.
+asio::awaitable<Reply> HandlePeerFlush(Sheep& s, Request& req, const ClientInfo& c);
 asio::awaitable<Reply> HandlePeerObjList(Sheep& s, Request& req, const ClientInfo& c);
 asio::awaitable<Reply> HandlePeerObjExists(Sheep& s, Request& req, const ClientInfo& c);
 // Answers once this sheep has applied the cluster event at position `oid` of the total order

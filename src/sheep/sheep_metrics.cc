@@ -40,6 +40,10 @@ void SheepMetrics::AddDaemonGauges(Sheep& sheep) {
   registry_.AddCallbackGauge("kelpie_sheep_disk_capacity_bytes",
                              "Capacity of the store's file system in bytes",
                              [&sheep, one] { return one(double(sheep.store().CapacityBytes())); });
+  registry_.AddCallbackGauge(
+      "kelpie_sheep_writeback_dirty_objects",
+      "Objects with write-back writes not yet made durable by a flush (FLUSH_VDI)",
+      [&sheep, one] { return one(double(sheep.store().DirtyCount())); });
   registry_.AddCallbackGauge("kelpie_sheep_epoch", "Current cluster epoch",
                              [&sheep, one] { return one(double(sheep.view().epoch)); });
   // Recovery progress: one field of Recovery::Status per gauge.

@@ -14,6 +14,7 @@
 
 #include "proto/constants.h"
 #include "proto/crc32c.h"
+#include "proto/oid.h"
 #include "store/file_io.h"
 #include "store/group_commit.h"
 
@@ -123,6 +124,12 @@ ObjectStore::ObjectStore(fs::path dir, uint64_t capacity_bytes)
     }
   }
   used_ = int64_t(ScanUsedBytes());
+  // Write-back writes of an earlier run of this process may still be only in the page cache:
+  // make them durable before anything is served (Flush no longer knows about them).
+  if (Fd dir(::open(obj_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      !dir.ok() || ::syncfs(dir.get()) != 0) {
+    spdlog::warn("store {}: syncfs at start: {}", obj_dir_.string(), std::strerror(errno));
+  }
   commit_ = std::make_unique<GroupCommit>();
 }
 
@@ -326,6 +333,78 @@ uint32_t ObjectStore::Write(uint64_t oid, uint64_t offset, std::span<const uint8
   if (!files->crc.ok()) return res::kSuccess;
   std::vector<int> fds{files->data.get(), files->crc.get()};
   return commit_->SubmitAndWait(oid, std::move(fds), files);
+}
+
+uint32_t ObjectStore::WriteBack(uint64_t oid, uint64_t offset, std::span<const uint8_t> data) {
+  std::shared_ptr<WriteFiles> files;
+  if (uint32_t rc = ApplyWrite(oid, offset, data, files); rc != res::kSuccess) return rc;
+  // Remembered after the bytes are in place and before the caller acknowledges them, so a Flush
+  // that starts after the acknowledgement covers them.
+  std::lock_guard lk(dirty_mu_);
+  dirty_.insert(oid);
+  return res::kSuccess;
+}
+
+void ObjectStore::Flush(const std::vector<uint32_t>& vids, std::function<void(uint32_t)> done) {
+  std::vector<uint64_t> oids;
+  {
+    std::lock_guard lk(dirty_mu_);
+    for (auto it = dirty_.begin(); it != dirty_.end();) {
+      if (vids.empty() || std::find(vids.begin(), vids.end(), proto::OidToVid(*it)) != vids.end()) {
+        oids.push_back(*it);
+        it = dirty_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // One completion for the whole flush: the last object's sync reports the first error seen.
+  struct Pending {
+    std::mutex mu;
+    size_t left;
+    uint32_t result = res::kSuccess;
+    std::function<void(uint32_t)> done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->left = oids.size() + 1;  // + 1: held until every object is submitted
+  pending->done = std::move(done);
+  auto finish = [pending](uint32_t rc) {
+    std::function<void(uint32_t)> run;
+    uint32_t result;
+    {
+      std::lock_guard lk(pending->mu);
+      if (rc != res::kSuccess && pending->result == res::kSuccess) pending->result = rc;
+      if (--pending->left != 0) return;
+      run = std::move(pending->done);
+      result = pending->result;
+    }
+    run(result);
+  };
+  for (const uint64_t oid : oids) {
+    auto files = std::make_shared<WriteFiles>();
+    files->data = Fd(::open(PathOf(oid).c_str(), O_RDONLY | O_CLOEXEC));
+    files->crc = Fd(::open(CrcPathOf(oid).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!files->data.ok() || !files->crc.ok()) {
+      // Removed (or replaced by a create, which syncs) since it was written: nothing to flush.
+      finish(res::kSuccess);
+      continue;
+    }
+    std::vector<int> fds{files->data.get(), files->crc.get()};
+    commit_->Submit(oid, std::move(fds), files, [this, oid, finish](uint32_t rc) {
+      if (rc != res::kSuccess) {
+        spdlog::error("flush of {}: sync failed; the object stays dirty", Hex(oid));
+        std::lock_guard lk(dirty_mu_);
+        dirty_.insert(oid);
+      }
+      finish(rc);
+    });
+  }
+  finish(res::kSuccess);
+}
+
+size_t ObjectStore::DirtyCount() const {
+  std::lock_guard lk(dirty_mu_);
+  return dirty_.size();
 }
 
 uint32_t ObjectStore::CreateAndWrite(uint64_t oid, uint64_t obj_size, uint64_t offset,

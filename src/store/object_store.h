@@ -1,6 +1,7 @@
 // ObjectStore: the objects one sheep holds, one file each under DIR/obj, named by the oid in
-// 16 hex digits. Every mutation is durable (fdatasync) before it returns, because the gateway
-// acknowledges a client's write as soon as every copy's store call has returned.
+// 16 hex digits. Every mutation but WriteBack is durable (fdatasync) before it returns (or its
+// completion runs), because the gateway acknowledges a client's write as soon as every copy's
+// store call has returned; WriteBack's are made durable by Flush (a client's FLUSH_VDI).
 // Thread-safe: calls on different objects run in parallel; callers serialize conflicting
 // writes to one object if they need ordering. A read never sees a write half applied: data and
 // checksums change together under a per-object lock, which is not held across the fdatasync.
@@ -37,10 +38,12 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace kelpie::store {
@@ -71,6 +74,20 @@ class ObjectStore {
   // per-object lock before the sync, so later writers of the object join the same batch.
   uint32_t WriteNoWait(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
                        std::function<void(uint32_t)> durable);
+  // Write-back: applies the write like Write but does not wait for durability; the object is
+  // remembered as dirty and made durable by the next Flush covering it. Until then the bytes
+  // survive the death of this process (they are in the page cache), not a power loss. A store
+  // that starts syncs its whole filesystem once, so writes applied before a crash of the process
+  // are durable before it serves again.
+  uint32_t WriteBack(uint64_t oid, uint64_t offset, std::span<const uint8_t> data);
+  // Makes durable every write-back write applied so far to objects of the VDIs `vids` (every VDI
+  // when empty): their files are synced through the group commit. `done` runs once with kSuccess
+  // or the first sync error (then the failed objects stay dirty), on the committer thread or,
+  // when nothing is dirty, before Flush returns.
+  void Flush(const std::vector<uint32_t>& vids, std::function<void(uint32_t)> done);
+  // Objects with write-back writes not yet flushed.
+  size_t DirtyCount() const;
+
   // Creates (or replaces) the object atomically — written to a temporary file, synced, renamed —
   // as obj_size bytes: zeros except `data` at `offset`. Readers see the old object or the whole
   // new one, never a torn one.
@@ -131,6 +148,8 @@ class ObjectStore {
   mutable std::atomic<int64_t> used_{0};  // allocated bytes of live objects, kept per mutation
   mutable std::array<std::shared_mutex, 64> locks_;
   std::unique_ptr<GroupCommit> commit_;
+  mutable std::mutex dirty_mu_;
+  std::unordered_set<uint64_t> dirty_;  // objects with unflushed write-back writes
 };
 
 // MetaStore: small named records under DIR (cluster config, epoch history, VDI catalog),

@@ -9,8 +9,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 
 #include "proto/constants.h"
+#include "proto/oid.h"
+#include "store/group_commit.h"
 #include "temp_dir.h"
 
 namespace kelpie::store {
@@ -118,6 +121,37 @@ TEST_F(StoreTest, MetaStoreReplacesRecords) {
   EXPECT_EQ(again.Get("config"), std::optional<std::string>("two"));
   EXPECT_TRUE(again.Remove("config"));
   EXPECT_FALSE(again.Get("config").has_value());
+}
+
+TEST_F(StoreTest, WriteBackIsFlushedPerVdi) {
+  ObjectStore s(dir_);
+  const uint64_t a = proto::VidToDataOid(0x10, 1), b = proto::VidToDataOid(0x20, 1);
+  for (uint64_t oid : {a, b}) ASSERT_EQ(s.CreateAndWrite(oid, 1 << 20, 0, {}), res::kSuccess);
+  EXPECT_EQ(s.WriteBack(a, 4096, Bytes(4096, 7)), res::kSuccess);
+  EXPECT_EQ(s.WriteBack(b, 100, Bytes(10, 8)), res::kSuccess);
+  EXPECT_EQ(s.WriteBack(proto::VidToDataOid(0x30, 1), 0, Bytes(1, 1)), res::kNoObj);
+  EXPECT_EQ(s.DirtyCount(), 2u);
+  std::vector<uint8_t> out(4096);
+  ASSERT_EQ(s.Read(a, 4096, out), res::kSuccess);  // readable (and checksummed) before a flush
+  EXPECT_EQ(out, Bytes(4096, 7));
+
+  const uint64_t batches = s.group_commit().batches();
+  std::promise<uint32_t> flushed;
+  s.Flush({0x10}, [&](uint32_t rc) { flushed.set_value(rc); });
+  EXPECT_EQ(flushed.get_future().get(), res::kSuccess);
+  EXPECT_GT(s.group_commit().batches(), batches);
+  EXPECT_EQ(s.DirtyCount(), 1u);  // b's VDI was not named
+
+  // A removed object has nothing to flush; an empty list flushes every VDI.
+  ASSERT_EQ(s.WriteBack(a, 0, Bytes(1, 9)), res::kSuccess);
+  ASSERT_EQ(s.Remove(a), res::kSuccess);
+  std::promise<uint32_t> all;
+  s.Flush({}, [&](uint32_t rc) { all.set_value(rc); });
+  EXPECT_EQ(all.get_future().get(), res::kSuccess);
+  EXPECT_EQ(s.DirtyCount(), 0u);
+  std::promise<uint32_t> none;
+  s.Flush({}, [&](uint32_t rc) { none.set_value(rc); });  // nothing dirty: runs at once
+  EXPECT_EQ(none.get_future().get(), res::kSuccess);
 }
 
 }  // namespace

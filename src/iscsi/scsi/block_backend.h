@@ -38,11 +38,15 @@ class BlockBackend {
   // Current size in bytes (it may grow after `dog vdi resize`; the LU reports capacity changed).
   virtual uint64_t Size() = 0;
   virtual IoStatus Read(uint64_t offset, std::span<uint8_t> out, uint64_t fence) = 0;
-  // Durable on every live copy when it returns kOk (Kelpie acknowledges only durable writes), so
-  // FUA and SYNCHRONIZE CACHE need nothing more than Flush().
-  virtual IoStatus Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence) = 0;
+  // On kOk the bytes are on every live copy. write_back = false: also durable there (FUA, or the
+  // write cache disabled). write_back = true: durable only after the next Flush (the LU's
+  // volatile write cache, WCE=1); until then they survive the death of any process, not a power
+  // loss.
+  virtual IoStatus Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence,
+                         bool write_back) = 0;
   // Deallocates [offset, offset+len): afterwards it reads as zeros (LBPRZ=1).
   virtual IoStatus Discard(uint64_t offset, uint64_t len, uint64_t fence) = 0;
+  // Makes every write-back write acknowledged so far durable (SYNCHRONIZE CACHE).
   virtual IoStatus Flush(uint64_t fence) = 0;
   // Atomically across every target process of this LU: if the bytes at offset equal `compare`,
   // writes `data` (same length) there. On kMiscompare nothing is written and *miscompare_at is the

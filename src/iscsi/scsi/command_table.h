@@ -28,8 +28,8 @@ class CommandIo {
   IoStatus Read(uint64_t offset, std::span<uint8_t> out) {
     return Note(backend_.Read(offset, out, shared_.fence));
   }
-  IoStatus Write(uint64_t offset, std::span<const uint8_t> data) {
-    return Note(backend_.Write(offset, data, shared_.fence));
+  IoStatus Write(uint64_t offset, std::span<const uint8_t> data, bool write_back = false) {
+    return Note(backend_.Write(offset, data, shared_.fence, write_back));
   }
   IoStatus Discard(uint64_t offset, uint64_t len) {
     return Note(backend_.Discard(offset, len, shared_.fence));

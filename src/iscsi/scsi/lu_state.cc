@@ -129,6 +129,7 @@ std::string SerializeSharedState(const SharedState& s) {
   for (const TargetPort& p : s.ports) ports.push_back({p.tpg, p.rel_port});
   j["ports"] = std::move(ports);
   j["capacity"] = s.capacity_bytes;
+  j["wce"] = s.write_cache;
   return j.dump();
 }
 
@@ -166,6 +167,7 @@ SharedState ParseSharedState(const std::string& text) {
       s.ports.push_back(TargetPort{p.at(0).get<uint16_t>(), p.at(1).get<uint16_t>()});
     }
     s.capacity_bytes = j.value("capacity", uint64_t{0});
+    s.write_cache = j.value("wce", true);
   } catch (const std::exception& e) {
     spdlog::warn("scsi: shared LU state unparsable ({}); starting from empty state", e.what());
     return SharedState{};

@@ -63,6 +63,9 @@ struct SharedState {
   uint64_t login_seq = 0;
   std::vector<TargetPort> ports;  // every process's target port, in arrival order
   uint64_t capacity_bytes = 0;    // last capacity a process announced (2A/09)
+  // Caching mode page WCE, the same through every target: writes without FUA may stay in the
+  // volatile write cache (on every copy, durable at SYNCHRONIZE CACHE). MODE SELECT changes it.
+  bool write_cache = true;
 
   bool IsRegistered(const std::string& nexus) const { return registrations.contains(nexus); }
   // Whether `nexus` holds the PR reservation (for all-registrants types: is registered).

@@ -21,8 +21,9 @@ class MemBackend final : public BlockBackend {
   IoStatus Read(uint64_t offset, std::span<uint8_t> out, uint64_t fence) override {
     return Seen(store_->Read(offset, out, fence));
   }
-  IoStatus Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence) override {
-    return Seen(store_->Write(offset, data, fence));
+  IoStatus Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence,
+                 bool write_back) override {
+    return Seen(store_->Write(offset, data, fence, write_back));
   }
   IoStatus Discard(uint64_t offset, uint64_t len, uint64_t fence) override {
     return Seen(store_->Discard(offset, len, fence));
@@ -165,12 +166,14 @@ IoStatus MemStore::Read(uint64_t offset, std::span<uint8_t> out, uint64_t fence)
   return IoStatus::kOk;
 }
 
-IoStatus MemStore::Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence) {
+IoStatus MemStore::Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence,
+                         bool write_back) {
   std::shared_lock admit(shared_mu_);
   if (IoStatus st = Admit(fence); st != IoStatus::kOk) return st;
   std::unique_lock lock(data_mu_);
   if (!InBounds(offset, data.size())) return IoStatus::kError;
   WriteLocked(offset, data);
+  ++(write_back ? unflushed_writes_ : durable_writes_);
   return IoStatus::kOk;
 }
 
@@ -199,7 +202,9 @@ IoStatus MemStore::Discard(uint64_t offset, uint64_t len, uint64_t fence) {
 
 IoStatus MemStore::Flush(uint64_t fence) {
   std::shared_lock admit(shared_mu_);
-  return Admit(fence);
+  if (IoStatus st = Admit(fence); st != IoStatus::kOk) return st;
+  unflushed_writes_ = 0;
+  return IoStatus::kOk;
 }
 
 IoStatus MemStore::CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,

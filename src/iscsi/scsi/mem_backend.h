@@ -30,10 +30,15 @@ class MemStore final : public BlockBackend {
   uint64_t load_shared_calls() const { return load_shared_calls_.load(); }
   uint64_t store_shared_calls() const { return store_shared_calls_.load(); }
   size_t allocated_chunks() const;
+  // Writes acknowledged as durable (write_back = false), and write-back writes not yet covered by
+  // a Flush (the LU's volatile cache, as tests see it).
+  uint64_t durable_writes() const { return durable_writes_.load(); }
+  uint64_t unflushed_writes() const { return unflushed_writes_.load(); }
 
   uint64_t Size() override;
   IoStatus Read(uint64_t offset, std::span<uint8_t> out, uint64_t fence = 0) override;
-  IoStatus Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence = 0) override;
+  IoStatus Write(uint64_t offset, std::span<const uint8_t> data, uint64_t fence = 0,
+                 bool write_back = false) override;
   IoStatus Discard(uint64_t offset, uint64_t len, uint64_t fence = 0) override;
   IoStatus Flush(uint64_t fence = 0) override;
   IoStatus CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
@@ -72,6 +77,7 @@ class MemStore final : public BlockBackend {
   IoStatus failure_ = IoStatus::kOk;
 
   std::atomic<uint64_t> load_shared_calls_{0}, store_shared_calls_{0};
+  std::atomic<uint64_t> durable_writes_{0}, unflushed_writes_{0};
 };
 
 std::shared_ptr<MemStore> MakeMemStore(std::string name, uint64_t size_bytes);

@@ -49,9 +49,12 @@ ScsiResult CompareWithMedium(Request& req, const BlockIo& io, std::span<const ui
   return Good();
 }
 
-ScsiResult WriteData(Request& req, const BlockIo& io, std::span<const uint8_t> data) {
+// write_back: the write may stay in the LU's volatile write cache (acknowledged on every copy,
+// durable at the next SYNCHRONIZE CACHE); otherwise it is durable before GOOD.
+ScsiResult WriteData(Request& req, const BlockIo& io, std::span<const uint8_t> data,
+                     bool write_back = false) {
   if (data.empty()) return Good();
-  IoStatus st = req.io.Write(io.lba * req.cfg.block_size, data);
+  IoStatus st = req.io.Write(io.lba * req.cfg.block_size, data, write_back);
   return st == IoStatus::kOk ? Good() : BackendFailure(st, IoKind::kWrite);
 }
 
@@ -76,8 +79,10 @@ ScsiResult HandleRead(Request& req) {
 ScsiResult HandleWrite(Request& req) {
   const BlockIo io = DecodeBlockIo(req.cdb);
   if (auto error = CheckBlockIo(req, io, uint64_t{io.blocks} * req.cfg.block_size)) return *error;
-  // Writes are durable when the backend returns, so FUA needs nothing more.
-  return WriteData(req, io, WholeBlocksOfData(req, io));
+  // With the write cache enabled (WCE) a write is acknowledged once it is on every copy and
+  // made durable by SYNCHRONIZE CACHE; FUA asks for it durable before GOOD.
+  const bool write_back = req.shared.state.write_cache && !io.fua;
+  return WriteData(req, io, WholeBlocksOfData(req, io), write_back);
 }
 
 ScsiResult HandleVerify(Request& req) {

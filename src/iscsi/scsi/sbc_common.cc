@@ -32,6 +32,7 @@ BlockIo DecodeBlockIo(std::span<const uint8_t> cdb) {
       io.length_field = 10;
       break;
   }
+  if (cdb[0] >> 5 != 0) io.fua = (cdb[1] & 0x08) != 0;
   return io;
 }
 

@@ -16,6 +16,7 @@ struct BlockIo {
   uint64_t lba = 0;
   uint32_t blocks = 0;
   uint16_t length_field = 0;  // byte offset of TRANSFER LENGTH (for sense field pointers)
+  bool fua = false;           // FORCE UNIT ACCESS (10/12/16-byte CDBs)
 };
 BlockIo DecodeBlockIo(std::span<const uint8_t> cdb);
 

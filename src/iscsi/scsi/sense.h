@@ -46,6 +46,7 @@ inline constexpr SenseCode kSpaceAllocationFailed{kDataProtect, 0x27, 0x07};
 namespace ua {
 inline constexpr SenseCode kPowerOnOrReset{sense::kUnitAttention, 0x29, 0x00};
 inline constexpr SenseCode kLogicalUnitReset{sense::kUnitAttention, 0x29, 0x03};
+inline constexpr SenseCode kModeParametersChanged{sense::kUnitAttention, 0x2A, 0x01};
 inline constexpr SenseCode kReservationsPreempted{sense::kUnitAttention, 0x2A, 0x03};
 inline constexpr SenseCode kReservationsReleased{sense::kUnitAttention, 0x2A, 0x04};
 inline constexpr SenseCode kRegistrationsPreempted{sense::kUnitAttention, 0x2A, 0x05};

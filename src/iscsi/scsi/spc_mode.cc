@@ -1,7 +1,10 @@
 // SPC-4 MODE SENSE(6/10) and MODE SELECT(6/10). Pages: Caching (0x08), Control (0x0A),
-// Informational Exceptions Control (0x1C). Nothing is changeable: MODE SELECT accepts a
-// parameter list that repeats the current values and rejects any change.
+// Informational Exceptions Control (0x1C). The one changeable field is the Caching page's WCE,
+// kept in the LU's shared state so that every target of the LU reports and applies the same
+// value; MODE SELECT accepts a parameter list that repeats the current values apart from it.
 #include <spdlog/spdlog.h>
+
+#include <optional>
 
 #include "iscsi/scsi/bytes.h"
 #include "iscsi/scsi/handlers.h"
@@ -13,17 +16,22 @@ namespace {
 constexpr uint8_t kPageCaching = 0x08, kPageControl = 0x0A, kPageInfoExceptions = 0x1C,
                   kPageAll = 0x3F;
 constexpr uint8_t kSupportedPages[] = {kPageCaching, kPageControl, kPageInfoExceptions};
-constexpr uint8_t kPcCurrent = 0, kPcChangeable = 1, kPcSaved = 3;
+constexpr uint8_t kPcChangeable = 1, kPcDefault = 2, kPcSaved = 3;
 constexpr uint8_t kDeviceSpecificDpoFua = 0x10;  // DPOFUA; WP=0
 
+constexpr size_t kWceByte = 2;
+constexpr uint8_t kWce = 0x04;
+
 // The current value of a mode page, or empty if unsupported.
-std::vector<uint8_t> CurrentPage(uint8_t code) {
+std::vector<uint8_t> CurrentPage(uint8_t code, const SharedState& state) {
   switch (code) {
     case kPageCaching: {
-      // WCE=0 honestly: every acknowledged write is already durable on every copy.
+      // WCE=1: writes without FUA are acknowledged once on every copy and made durable by
+      // SYNCHRONIZE CACHE (see BlockBackend::Write).
       std::vector<uint8_t> p(20, 0);
       p[0] = kPageCaching;
       p[1] = 0x12;
+      if (state.write_cache) p[kWceByte] = kWce;
       return p;
     }
     case kPageControl: {
@@ -46,11 +54,20 @@ std::vector<uint8_t> CurrentPage(uint8_t code) {
   }
 }
 
-// The page as MODE SENSE reports it for page control `pc` (changeable: an all-zero mask).
-std::vector<uint8_t> PageFor(uint8_t code, uint8_t pc) {
-  std::vector<uint8_t> p = CurrentPage(code);
-  if (pc == kPcChangeable) std::fill(p.begin() + 2, p.end(), 0);
+// The bits of a page MODE SELECT may change (the changeable mask).
+std::vector<uint8_t> ChangeableMask(uint8_t code, const SharedState& state) {
+  std::vector<uint8_t> p = CurrentPage(code, state);
+  std::fill(p.begin() + 2, p.end(), 0);
+  if (code == kPageCaching) p[kWceByte] = kWce;
   return p;
+}
+
+// The page as MODE SENSE reports it for page control `pc`. Default values are the current ones
+// of a fresh LU.
+std::vector<uint8_t> PageFor(uint8_t code, uint8_t pc, const SharedState& state) {
+  if (pc == kPcChangeable) return ChangeableMask(code, state);
+  if (pc == kPcDefault) return CurrentPage(code, SharedState{});
+  return CurrentPage(code, state);
 }
 
 }  // namespace
@@ -69,7 +86,7 @@ ScsiResult HandleModeSense(Request& req) {
   std::vector<uint8_t> pages;
   for (uint8_t code : kSupportedPages) {
     if (page != kPageAll && page != code) continue;
-    auto p = PageFor(code, pc);
+    auto p = PageFor(code, pc, req.shared.state);
     pages.insert(pages.end(), p.begin(), p.end());
   }
   if (pages.empty()) return InvalidCdbField(2, 5);
@@ -129,19 +146,45 @@ ScsiResult HandleModeSelect(Request& req) {
     if (block_length != req.cfg.block_size)
       return InvalidParamField(static_cast<uint16_t>(length_at));
   }
+  std::optional<bool> write_cache;
   for (size_t off = header + descriptors_length; off < data.size();) {
     if (off + 2 > data.size()) return CheckCondition(sense::kParamListLengthError);
     if (data[off] & 0x40) return InvalidParamField(static_cast<uint16_t>(off), 6);  // subpages
-    const std::vector<uint8_t> current = CurrentPage(data[off] & 0x3F);
+    const uint8_t code = data[off] & 0x3F;
+    const std::vector<uint8_t> current = CurrentPage(code, req.shared.state);
     const size_t length = size_t{data[off + 1]} + 2;
     if (current.empty()) return InvalidParamField(static_cast<uint16_t>(off), 5);
     if (off + length > data.size()) return CheckCondition(sense::kParamListLengthError);
     if (length != current.size()) return InvalidParamField(static_cast<uint16_t>(off + 1));
+    const std::vector<uint8_t> mask = ChangeableMask(code, req.shared.state);
     for (size_t i = 2; i < length; ++i) {
-      if (data[off + i] != current[i]) return InvalidParamField(static_cast<uint16_t>(off + i));
+      if ((data[off + i] ^ current[i]) & ~mask[i]) {
+        return InvalidParamField(static_cast<uint16_t>(off + i));
+      }
     }
+    if (code == kPageCaching) write_cache = (data[off + kWceByte] & kWce) != 0;
     off += length;
   }
+  if (!write_cache || *write_cache == req.shared.state.write_cache) return Good();
+  // Turning the cache off: what it holds becomes durable first.
+  if (!*write_cache) {
+    if (IoStatus st = req.io.Flush(); st != IoStatus::kOk) {
+      return CheckCondition(st == IoStatus::kError ? sense::kWriteError
+                                                   : sense::kInternalTargetFailure);
+    }
+  }
+  const bool wce = *write_cache;
+  const std::string& self = req.nexus_id;
+  const IoStatus st = UpdateSharedState(req.backend, &req.shared, [&](SharedState& s) {
+    if (s.write_cache == wce) return false;
+    s.write_cache = wce;
+    // SPC-4 §7.5.1: the other I_T nexuses learn that a shared mode page changed.
+    s.QueueUnitAttentionForAll(ua::kModeParametersChanged, self);
+    return true;
+  });
+  if (st != IoStatus::kOk) return CheckCondition(sense::kInternalTargetFailure);
+  spdlog::info("{}: write cache {} by {}", req.backend.LuName(), wce ? "enabled" : "disabled",
+               self);
   return Good();
 }
 

@@ -39,8 +39,8 @@ class GatedBackend final : public BlockBackend {
   IoStatus Read(uint64_t o, std::span<uint8_t> out, uint64_t f) override {
     return inner_->Read(o, out, f);
   }
-  IoStatus Write(uint64_t o, std::span<const uint8_t> d, uint64_t f) override {
-    return inner_->Write(o, d, f);
+  IoStatus Write(uint64_t o, std::span<const uint8_t> d, uint64_t f, bool wb) override {
+    return inner_->Write(o, d, f, wb);
   }
   IoStatus Discard(uint64_t o, uint64_t n, uint64_t f) override { return inner_->Discard(o, n, f); }
   IoStatus Flush(uint64_t f) override { return inner_->Flush(f); }

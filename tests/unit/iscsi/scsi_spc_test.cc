@@ -123,7 +123,7 @@ TEST_F(ScsiSpcTest, ModeSenseAllPages) {
   auto pages = Pages6(r.data_in);
   ASSERT_EQ(pages.size(), 3u);
   EXPECT_EQ(pages[0x08].size(), 20u);
-  EXPECT_EQ(pages[0x08][2] & 0x04, 0);  // WCE=0
+  EXPECT_EQ(pages[0x08][2] & 0x04, 0x04);  // WCE=1
   EXPECT_EQ(pages[0x0A].size(), 12u);
   EXPECT_EQ(pages[0x0A][2] & 0x04, 0);  // D_SENSE=0
   EXPECT_EQ(pages[0x1C].size(), 12u);
@@ -136,6 +136,9 @@ TEST_F(ScsiSpcTest, ModeSenseAllPages) {
   auto mask = Pages6(changeable.data_in)[0x0A];
   ASSERT_EQ(mask.size(), 12u);
   EXPECT_TRUE(std::all_of(mask.begin() + 2, mask.end(), [](uint8_t b) { return b == 0; }));
+  auto caching_mask = Pages6(RunIn(*lu, n, ModeSense6(1, 0x08, 255), 255).data_in)[0x08];
+  ASSERT_EQ(caching_mask.size(), 20u);
+  EXPECT_EQ(caching_mask[2], 0x04);  // WCE, and nothing else, is changeable
   EXPECT_EQ(SenseOf(RunIn(*lu, n, ModeSense6(3, 0x3F, 255), 255)), 0x053900u);
   EXPECT_EQ(SenseOf(RunIn(*lu, n, ModeSense6(0, 0x19, 255), 255)), 0x052400u);
 
@@ -151,22 +154,62 @@ TEST_F(ScsiSpcTest, ModeSenseAllPages) {
   EXPECT_EQ(GetBe16(ten.data_in, 6), 16);
 }
 
-TEST_F(ScsiSpcTest, ModeSelectAcceptsOnlyCurrentValues) {
+TEST_F(ScsiSpcTest, ModeSelectChangesOnlyWriteCacheEnable) {
+  const Nexus other = MakeNexus("iqn.test:spc-other");
+  lu->NexusLogin(other);
+  DrainUnitAttentions(*lu, other);
   ScsiResult current = RunIn(*lu, n, ModeSense6(0, 0x3F, 255), 255);
   ASSERT_EQ(current.status, status::kGood);
   std::vector<uint8_t> params = current.data_in;
   params[0] = 0;  // MODE DATA LENGTH is reserved in MODE SELECT
   std::vector<uint8_t> cdb{0x15, 0x10, 0, 0, static_cast<uint8_t>(params.size()), 0};
   EXPECT_EQ(RunOut(*lu, n, cdb, params).status, status::kGood);
-  auto changed = params;
-  changed[4 + 8 + 2] |= 0x04;  // caching page WCE
-  ScsiResult r = RunOut(*lu, n, cdb, changed);
+  const size_t caching = 4 + 8;  // header, block descriptor, then the caching page
+  ASSERT_EQ(params[caching], 0x08);
+
+  auto bad = params;
+  bad[caching + 2] |= 0x01;  // RCD: not changeable
+  ScsiResult r = RunOut(*lu, n, cdb, bad);
   EXPECT_EQ(SenseOf(r), 0x052600u);
-  EXPECT_EQ(GetBe16(r.sense, 16), 4 + 8 + 2);
+  EXPECT_EQ(GetBe16(r.sense, 16), caching + 2);
   EXPECT_EQ(
       SenseOf(RunOut(*lu, n, {0x15, 0x11, 0, 0, static_cast<uint8_t>(params.size()), 0}, params)),
       0x052400u);  // SP
   EXPECT_EQ(RunOut(*lu, n, {0x15, 0x10, 0, 0, 0, 0}, {}).status, status::kGood);
+
+  // WCE=1: a WRITE without FUA may stay in the write cache until SYNCHRONIZE CACHE; with FUA
+  // it is durable before GOOD.
+  ASSERT_EQ(RunOut(*lu, n, Cdb10(0x2A, 0, 1), std::vector<uint8_t>(kBs, 1)).status, status::kGood);
+  EXPECT_EQ(store->unflushed_writes(), 1u);
+  EXPECT_EQ(store->durable_writes(), 0u);
+  ASSERT_EQ(RunOut(*lu, n, Cdb10(0x2A, 1, 1, 0x08), std::vector<uint8_t>(kBs, 2)).status,
+            status::kGood);
+  EXPECT_EQ(store->durable_writes(), 1u);
+  ASSERT_EQ(RunNoData(*lu, n, Cdb10(0x35, 0, 0)).status, status::kGood);
+  EXPECT_EQ(store->unflushed_writes(), 0u);
+  ASSERT_EQ(RunOut(*lu, n, Cdb10(0x2A, 2, 1), std::vector<uint8_t>(kBs, 3)).status, status::kGood);
+  EXPECT_EQ(store->unflushed_writes(), 1u);
+
+  // WCE=0 through one nexus: the cache is flushed, every target reports WCE=0 and writes are
+  // durable; the other nexus learns it from MODE PARAMETERS CHANGED.
+  auto off = params;
+  off[caching + 2] &= uint8_t(~0x04);
+  ASSERT_EQ(RunOut(*lu, n, cdb, off).status, status::kGood);
+  EXPECT_EQ(store->unflushed_writes(), 0u);
+  std::unique_ptr<LogicalUnit> lu2 = MakeLu(store, 2);
+  for (LogicalUnit* l : {lu.get(), lu2.get()}) {
+    DrainUnitAttentions(*l, n);
+    ScsiResult sense = RunIn(*l, n, ModeSense6(0, 0x08, 255), 255);
+    ASSERT_EQ(sense.status, status::kGood);
+    EXPECT_EQ(Pages6(sense.data_in)[0x08][2] & 0x04, 0);
+  }
+  const std::vector<uint16_t> uas = DrainUnitAttentions(*lu, other);
+  EXPECT_NE(std::find(uas.begin(), uas.end(), 0x2A01), uas.end());
+  ASSERT_EQ(RunOut(*lu, n, Cdb10(0x2A, 3, 1), std::vector<uint8_t>(kBs, 4)).status, status::kGood);
+  EXPECT_EQ(store->unflushed_writes(), 0u);
+  EXPECT_EQ(store->durable_writes(), 2u);
+  // The saved-values default stays WCE=1.
+  EXPECT_EQ(Pages6(RunIn(*lu, n, ModeSense6(2, 0x08, 255), 255).data_in)[0x08][2] & 0x04, 0x04);
 }
 
 TEST_F(ScsiSpcTest, OtherLunsAreNotSupported) {
