@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -106,10 +107,24 @@ std::vector<uint32_t> ImageCrcs(uint64_t obj_size, uint64_t offset, std::span<co
   return out;
 }
 
+// Objects whose descriptors stay open: two descriptors each, leaving most of the process's
+// descriptors to connections.
+size_t HandleCapacity() {
+  constexpr size_t kMaxCachedObjects = 1024;
+  struct rlimit nofile;
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
+    return std::min<size_t>(kMaxCachedObjects, size_t(nofile.rlim_cur / 8));
+  }
+  return kMaxCachedObjects;
+}
+
 }  // namespace
 
 ObjectStore::ObjectStore(fs::path dir, uint64_t capacity_bytes)
-    : obj_dir_(std::move(dir) / "obj"), stale_dir_(obj_dir_ / ".stale"), capacity_(capacity_bytes) {
+    : obj_dir_(std::move(dir) / "obj"),
+      stale_dir_(obj_dir_ / ".stale"),
+      capacity_(capacity_bytes),
+      handles_(HandleCapacity()) {
   fs::create_directories(stale_dir_);
   for (const auto& e : fs::directory_iterator(obj_dir_)) {
     const std::string name = e.path().filename().string();
@@ -124,6 +139,7 @@ ObjectStore::ObjectStore(fs::path dir, uint64_t capacity_bytes)
     }
   }
   used_ = int64_t(ScanUsedBytes());
+
   // Write-back writes of an earlier run of this process may still be only in the page cache:
   // make them durable before anything is served (Flush no longer knows about them).
   if (Fd dir(::open(obj_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -142,35 +158,64 @@ std::shared_mutex& ObjectStore::LockOf(uint64_t oid) const {
   return locks_[(oid ^ (oid >> 32)) % locks_.size()];
 }
 
-uint32_t ObjectStore::LoadChecksums(uint64_t oid, int data_fd, uint64_t first,
-                                    std::span<uint32_t> out) const {
-  const fs::path crc_path = CrcPathOf(oid);
-  Fd crc(::open(crc_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!crc.ok() && errno == ENOENT) {
-    // An object from before checksums: trust its bytes once and record their checksums.
-    struct stat st;
-    if (::fstat(data_fd, &st) != 0) return res::kEio;
-    std::vector<uint8_t> all(size_t(st.st_size));
-    size_t got = 0;
-    if (!PreadAll(data_fd, all.data(), all.size(), 0, got)) return res::kEio;
-    all.resize(got);
-    const std::vector<uint8_t> table = CrcBytes(BlockCrcs(all));
-    const auto tmp = WriteTemp(obj_dir_, Hex(oid) + ".crc", table.size(), 0, table);
-    if (!tmp || ::rename(tmp->c_str(), crc_path.c_str()) != 0) {
-      spdlog::error("object {}: cannot write its checksums: {}", Hex(oid), std::strerror(errno));
-      return ErrnoToResult(errno);
+std::shared_ptr<ObjectHandle> ObjectStore::OpenHandle(uint64_t oid, uint32_t* rc) const {
+  if (auto h = handles_.Find(oid)) return h;
+  auto h = std::make_shared<ObjectHandle>();
+  h->data = Fd(::open(PathOf(oid).c_str(), O_RDWR | O_CLOEXEC));
+  struct stat st;
+  if (!h->data.ok() || ::fstat(h->data.get(), &st) != 0) {
+    if (errno == ENOENT) {
+      *rc = res::kNoObj;
+    } else {
+      spdlog::error("object {}: open: {}", Hex(oid), std::strerror(errno));
+      *rc = ErrnoToResult(errno);
     }
-    spdlog::info("object {}: had no checksums (older store); computed from its current bytes",
-                 Hex(oid));
-    crc = Fd(::open(crc_path.c_str(), O_RDONLY | O_CLOEXEC));
+    return nullptr;
   }
-  if (!crc.ok()) {
-    spdlog::error("object {}: open checksums: {}", Hex(oid), std::strerror(errno));
-    return res::kEio;
+  h->size = uint64_t(st.st_size);
+  h->data_alloc = int64_t(st.st_blocks) * 512;
+  h->allocated = uint64_t(h->data_alloc) >= h->size;
+  h->crc = Fd(::open(CrcPathOf(oid).c_str(), O_RDWR | O_CLOEXEC));
+  // Without a sidecar (an older store) the handle is not kept: LoadChecksums creates the
+  // sidecar, and the next open finds it.
+  if (h->crc.ok()) handles_.Insert(oid, h);
+  return h;
+}
+
+uint32_t ObjectStore::LoadChecksums(uint64_t oid, const ObjectHandle& h, uint64_t first,
+                                    std::span<uint32_t> out) const {
+  Fd own;  // the sidecar opened here when the handle has none
+  int crc = h.crc.get();
+  if (crc < 0) {
+    const fs::path crc_path = CrcPathOf(oid);
+    own = Fd(::open(crc_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!own.ok() && errno == ENOENT) {
+      // An object from before checksums: trust its bytes once and record their checksums.
+      struct stat st;
+      if (::fstat(h.data.get(), &st) != 0) return res::kEio;
+      std::vector<uint8_t> all(size_t(st.st_size));
+      size_t got = 0;
+      if (!PreadAll(h.data.get(), all.data(), all.size(), 0, got)) return res::kEio;
+      all.resize(got);
+      const std::vector<uint8_t> table = CrcBytes(BlockCrcs(all));
+      const auto tmp = WriteTemp(obj_dir_, Hex(oid) + ".crc", table.size(), 0, table);
+      if (!tmp || ::rename(tmp->c_str(), crc_path.c_str()) != 0) {
+        spdlog::error("object {}: cannot write its checksums: {}", Hex(oid), std::strerror(errno));
+        return ErrnoToResult(errno);
+      }
+      spdlog::info("object {}: had no checksums (older store); computed from its current bytes",
+                   Hex(oid));
+      own = Fd(::open(crc_path.c_str(), O_RDONLY | O_CLOEXEC));
+    }
+    if (!own.ok()) {
+      spdlog::error("object {}: open checksums: {}", Hex(oid), std::strerror(errno));
+      return res::kEio;
+    }
+    crc = own.get();
   }
   std::vector<uint8_t> raw(out.size() * 4);
   size_t got = 0;
-  if (!PreadAll(crc.get(), raw.data(), raw.size(), first * 4, got)) return res::kEio;
+  if (!PreadAll(crc, raw.data(), raw.size(), first * 4, got)) return res::kEio;
   if (got != raw.size()) {
     spdlog::error("object {}: checksum table ends before block {}", Hex(oid), first + got / 4);
     return res::kChecksumError;
@@ -182,11 +227,11 @@ uint32_t ObjectStore::LoadChecksums(uint64_t oid, int data_fd, uint64_t first,
   return res::kSuccess;
 }
 
-uint32_t ObjectStore::VerifyBlocks(uint64_t oid, int data_fd, uint64_t first,
+uint32_t ObjectStore::VerifyBlocks(uint64_t oid, const ObjectHandle& h, uint64_t first,
                                    std::span<const uint8_t> bytes) const {
   const std::vector<uint32_t> have = BlockCrcs(bytes);
   std::vector<uint32_t> want(have.size());
-  if (uint32_t rc = LoadChecksums(oid, data_fd, first, want); rc != res::kSuccess) return rc;
+  if (uint32_t rc = LoadChecksums(oid, h, first, want); rc != res::kSuccess) return rc;
   for (size_t i = 0; i < have.size(); ++i) {
     if (have[i] != want[i]) {
       spdlog::error(
@@ -221,123 +266,142 @@ uint32_t ObjectStore::CheckSpace(uint64_t oid, uint64_t bytes) const {
 
 uint32_t ObjectStore::Read(uint64_t oid, uint64_t offset, std::span<uint8_t> out) const {
   std::shared_lock lk(LockOf(oid));
-  Fd fd(::open(PathOf(oid).c_str(), O_RDONLY | O_CLOEXEC));
-  struct stat st;
-  if (!fd.ok() || ::fstat(fd.get(), &st) != 0) {
-    if (errno == ENOENT) return res::kNoObj;
-    spdlog::error("read {}: open: {}", Hex(oid), std::strerror(errno));
-    return res::kEio;
+  uint32_t rc = res::kSuccess;
+  const std::shared_ptr<ObjectHandle> h = OpenHandle(oid, &rc);
+  if (!h) return rc;
+  const uint64_t size = h->size;
+  if (out.empty()) return res::kSuccess;
+  if (offset >= size) {
+    std::memset(out.data(), 0, out.size());
+    return res::kSuccess;
   }
-  const uint64_t size = uint64_t(st.st_size);
-  std::memset(out.data(), 0, out.size());
-  if (out.empty() || offset >= size) return res::kSuccess;
-  // Whole blocks are read so that each can be checked against its checksum.
+  // Whole blocks are read so that each can be checked against its checksum: straight into
+  // `out` when it covers whole blocks, else into a buffer of the blocks it touches.
   const uint64_t end = std::min<uint64_t>(offset + out.size(), size);
   const uint64_t first = offset / B;
   const uint64_t lo = first * B, hi = std::min(BlocksOf(end) * B, size);
-  std::vector<uint8_t> blocks(hi - lo);
+  const bool direct = lo == offset && hi == end;
+  std::vector<uint8_t> buffer;
+  std::span<uint8_t> blocks = out.first(end - offset);
+  if (!direct) {
+    buffer.resize(hi - lo);
+    blocks = buffer;
+  }
   size_t got = 0;
-  if (!PreadAll(fd.get(), blocks.data(), blocks.size(), lo, got)) {
+  if (!PreadAll(h->data.get(), blocks.data(), blocks.size(), lo, got)) {
     spdlog::error("read {} at {}: {}", Hex(oid), offset, std::strerror(errno));
     return res::kEio;
   }
-  blocks.resize(got);  // the file shrank under us: verify what is there
-  if (uint32_t rc = VerifyBlocks(oid, fd.get(), first, blocks); rc != res::kSuccess) return rc;
-  if (lo + got > offset)
-    std::memcpy(out.data(), &blocks[offset - lo], std::min<uint64_t>(end, lo + got) - offset);
+  if (got != blocks.size()) {
+    spdlog::error("read {}: the file ends at {}, before {}", Hex(oid), lo + got, hi);
+    return res::kEio;
+  }
+  if (uint32_t v = VerifyBlocks(oid, *h, first, blocks); v != res::kSuccess) return v;
+  if (!direct) std::memcpy(out.data(), &buffer[offset - lo], end - offset);
+  if (end - offset < out.size())
+    std::memset(out.data() + (end - offset), 0, out.size() - (end - offset));
   return res::kSuccess;
 }
 
-// The files a write touched, open until the group commit has synced them.
-struct WriteFiles {
-  Fd data;
-  Fd crc;
-};
-
 uint32_t ObjectStore::ApplyWrite(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
-                                 std::shared_ptr<WriteFiles>& files) {
+                                 std::shared_ptr<ObjectHandle>& handle) {
   if (offset + data.size() < offset) return res::kInvalidParms;
-  files = std::make_shared<WriteFiles>();
-  files->data = Fd(::open(PathOf(oid).c_str(), O_RDWR | O_CLOEXEC));
-  const int fd = files->data.get();
-  if (fd < 0) {
-    if (errno == ENOENT) return res::kNoObj;
-    spdlog::error("write {}: open: {}", Hex(oid), std::strerror(errno));
-    return ErrnoToResult(errno);
-  }
-  if (data.empty()) return res::kSuccess;  // nothing to apply, nothing to sync
-  if (uint32_t rc = CheckSpace(oid, data.size()); rc != res::kSuccess) return rc;
   std::unique_lock lk(LockOf(oid));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return res::kEio;
-  const uint64_t old_size = uint64_t(st.st_size);
-  const int64_t old_alloc = int64_t(st.st_blocks) * 512;
+  uint32_t rc = res::kSuccess;
+  handle = OpenHandle(oid, &rc);
+  if (!handle) return rc;
+  ObjectHandle& h = *handle;
+  if (data.empty()) return res::kSuccess;  // nothing to apply, nothing to sync
   const uint64_t end = offset + data.size();
-  if (end > old_size) {
-    spdlog::error("write {}: bytes {}..{} lie past its end ({})", Hex(oid), offset, end, old_size);
+  if (end > h.size) {
+    spdlog::error("write {}: bytes {}..{} lie past its end ({})", Hex(oid), offset, end, h.size);
     return res::kInvalidParms;
   }
+  // Overwrites of a fully allocated file need no new space (the common case: sheepdog's
+  // objects are written whole when created).
+  if (!h.allocated) {
+    if (uint32_t sp = CheckSpace(oid, data.size()); sp != res::kSuccess) return sp;
+  }
   const uint64_t first = offset / B, last = BlocksOf(end) - 1;
-  const uint64_t lo = first * B, hi = std::min((last + 1) * B, old_size);
-  // The new contents of every block the write touches: the old bytes of the edge blocks it
-  // only partly covers (checked first: new bytes must not bless a rotten block), then data.
+  // The new checksums of every block the write touches: the old bytes of the edge blocks it
+  // only partly covers are read and checked first (new bytes must not bless a rotten block).
   // Checking them also makes sure the sidecar exists (an object from before checksums gets
   // one here).
-  std::vector<uint8_t> blocks(hi - lo, 0);
-  std::vector<uint64_t> edges{first};
-  if (last != first) edges.push_back(last);
-  for (const uint64_t b : edges) {
-    const uint64_t blo = b * B, bhi = std::min(blo + B, old_size);
-    if (offset <= blo && end >= bhi) continue;
+  std::vector<uint32_t> crcs;
+  crcs.reserve(last - first + 1);
+  std::vector<uint8_t> edge;
+  for (uint64_t b = first; b <= last; ++b) {
+    const uint64_t blo = b * B, bhi = std::min(blo + B, h.size);
+    if (offset <= blo && end >= bhi) {
+      crcs.push_back(proto::Crc32c(data.subspan(blo - offset, bhi - blo)));
+      continue;
+    }
+    edge.assign(bhi - blo, 0);
     size_t got = 0;
-    const auto old = std::span(blocks).subspan(blo - lo, bhi - blo);
-    if (!PreadAll(fd, old.data(), old.size(), blo, got) || got != old.size()) return res::kEio;
-    if (uint32_t rc = VerifyBlocks(oid, fd, b, old); rc != res::kSuccess) return rc;
+    if (!PreadAll(h.data.get(), edge.data(), edge.size(), blo, got) || got != edge.size())
+      return res::kEio;
+    if (uint32_t v = VerifyBlocks(oid, h, b, edge); v != res::kSuccess) return v;
+    const uint64_t from = std::max(offset, blo), to = std::min(end, bhi);
+    std::memcpy(&edge[from - blo], &data[from - offset], to - from);
+    crcs.push_back(proto::Crc32c(edge));
   }
-  std::memcpy(&blocks[offset - lo], data.data(), data.size());
-  const std::vector<uint8_t> table = CrcBytes(BlockCrcs(blocks));
-  if (lo == offset && hi == end) {
-    // No edge was read: make sure the sidecar exists all the same.
+  if (!h.crc.ok()) {
+    // No edge was read, and the object has no sidecar yet: make one (from the old bytes), then
+    // use the handle that has it.
     std::vector<uint32_t> probe(1);
-    if (uint32_t rc = LoadChecksums(oid, fd, first, probe); rc != res::kSuccess) return rc;
+    if (uint32_t v = LoadChecksums(oid, h, first, probe); v != res::kSuccess) return v;
+    handle = OpenHandle(oid, &rc);
+    if (!handle) return rc;
+    if (!handle->crc.ok()) return res::kEio;
   }
-  files->crc = Fd(::open(CrcPathOf(oid).c_str(), O_WRONLY | O_CLOEXEC));
-  if (!files->crc.ok() || !PwriteAll(fd, data.data(), data.size(), offset) ||
-      !PwriteAll(files->crc.get(), table.data(), table.size(), first * 4) ||
-      ::fstat(fd, &st) != 0) {
+  ObjectHandle& w = *handle;
+  const std::vector<uint8_t> table = CrcBytes(crcs);
+  if (!PwriteAll(w.data.get(), data.data(), data.size(), offset) ||
+      !PwriteAll(w.crc.get(), table.data(), table.size(), first * 4)) {
     const int err = errno;
     spdlog::error("write {} at {} ({} bytes): {}", Hex(oid), offset, data.size(),
                   std::strerror(err));
+    // What the files hold is unknown now: the next access reopens them.
+    handles_.Evict(oid);
     return ErrnoToResult(err);
   }
-  used_ += int64_t(st.st_blocks) * 512 - old_alloc;
+  if (!w.allocated) {
+    // Holes may have been filled: account for the blocks the write allocated.
+    struct stat st;
+    if (::fstat(w.data.get(), &st) == 0) {
+      const int64_t alloc = int64_t(st.st_blocks) * 512;
+      used_ += alloc - w.data_alloc;
+      w.data_alloc = alloc;
+      w.allocated = uint64_t(alloc) >= w.size;
+    }
+  }
   return res::kSuccess;
 }
 
 uint32_t ObjectStore::WriteNoWait(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
                                   std::function<void(uint32_t)> durable) {
-  std::shared_ptr<WriteFiles> files;
-  if (uint32_t rc = ApplyWrite(oid, offset, data, files); rc != res::kSuccess) return rc;
-  if (!files->crc.ok()) {
+  std::shared_ptr<ObjectHandle> h;
+  if (uint32_t rc = ApplyWrite(oid, offset, data, h); rc != res::kSuccess) return rc;
+  if (data.empty()) {
     durable(res::kSuccess);
     return res::kSuccess;
   }
-  std::vector<int> fds{files->data.get(), files->crc.get()};
-  commit_->Submit(oid, std::move(fds), files, std::move(durable));
+  std::vector<int> fds{h->data.get(), h->crc.get()};
+  commit_->Submit(oid, std::move(fds), h, std::move(durable));
   return res::kSuccess;
 }
 
 uint32_t ObjectStore::Write(uint64_t oid, uint64_t offset, std::span<const uint8_t> data) {
-  std::shared_ptr<WriteFiles> files;
-  if (uint32_t rc = ApplyWrite(oid, offset, data, files); rc != res::kSuccess) return rc;
-  if (!files->crc.ok()) return res::kSuccess;
-  std::vector<int> fds{files->data.get(), files->crc.get()};
-  return commit_->SubmitAndWait(oid, std::move(fds), files);
+  std::shared_ptr<ObjectHandle> h;
+  if (uint32_t rc = ApplyWrite(oid, offset, data, h); rc != res::kSuccess) return rc;
+  if (data.empty()) return res::kSuccess;
+  std::vector<int> fds{h->data.get(), h->crc.get()};
+  return commit_->SubmitAndWait(oid, std::move(fds), h);
 }
 
 uint32_t ObjectStore::WriteBack(uint64_t oid, uint64_t offset, std::span<const uint8_t> data) {
-  std::shared_ptr<WriteFiles> files;
-  if (uint32_t rc = ApplyWrite(oid, offset, data, files); rc != res::kSuccess) return rc;
+  std::shared_ptr<ObjectHandle> h;
+  if (uint32_t rc = ApplyWrite(oid, offset, data, h); rc != res::kSuccess) return rc;
   // Remembered after the bytes are in place and before the caller acknowledges them, so a Flush
   // that starts after the acknowledgement covers them.
   std::lock_guard lk(dirty_mu_);
@@ -381,16 +445,19 @@ void ObjectStore::Flush(const std::vector<uint32_t>& vids, std::function<void(ui
     run(result);
   };
   for (const uint64_t oid : oids) {
-    auto files = std::make_shared<WriteFiles>();
-    files->data = Fd(::open(PathOf(oid).c_str(), O_RDONLY | O_CLOEXEC));
-    files->crc = Fd(::open(CrcPathOf(oid).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!files->data.ok() || !files->crc.ok()) {
+    std::shared_ptr<ObjectHandle> h;
+    {
+      std::shared_lock lk(LockOf(oid));
+      uint32_t rc = res::kSuccess;
+      h = OpenHandle(oid, &rc);
+    }
+    if (!h || !h->crc.ok()) {
       // Removed (or replaced by a create, which syncs) since it was written: nothing to flush.
       finish(res::kSuccess);
       continue;
     }
-    std::vector<int> fds{files->data.get(), files->crc.get()};
-    commit_->Submit(oid, std::move(fds), files, [this, oid, finish](uint32_t rc) {
+    std::vector<int> fds{h->data.get(), h->crc.get()};
+    commit_->Submit(oid, std::move(fds), h, [this, oid, finish](uint32_t rc) {
       if (rc != res::kSuccess) {
         spdlog::error("flush of {}: sync failed; the object stays dirty", Hex(oid));
         std::lock_guard lk(dirty_mu_);
@@ -434,6 +501,7 @@ uint32_t ObjectStore::CreateAndWrite(uint64_t oid, uint64_t obj_size, uint64_t o
       ::unlink(tmp_crc->c_str());
       return ErrnoToResult(err);
     }
+    handles_.Evict(oid);  // the old handle names the replaced files
     used_ += AllocatedBytes(PathOf(oid)) + AllocatedBytes(CrcPathOf(oid)) - old_alloc;
   }
   SyncDir(obj_dir_);
@@ -442,6 +510,7 @@ uint32_t ObjectStore::CreateAndWrite(uint64_t oid, uint64_t obj_size, uint64_t o
 
 uint32_t ObjectStore::Remove(uint64_t oid) {
   std::unique_lock lk(LockOf(oid));
+  handles_.Evict(oid);
   const int64_t alloc = AllocatedBytes(PathOf(oid)) + AllocatedBytes(CrcPathOf(oid));
   if (::unlink(PathOf(oid).c_str()) != 0) {
     if (errno == ENOENT) return res::kNoObj;
@@ -454,9 +523,12 @@ uint32_t ObjectStore::Remove(uint64_t oid) {
   return res::kSuccess;
 }
 
+// Asks the filesystem, not the handle cache: a file removed behind the store's back (an operator,
+// a test) must read as missing so that repair and recovery put it back.
 bool ObjectStore::Exists(uint64_t oid) const { return ::access(PathOf(oid).c_str(), F_OK) == 0; }
 
 std::optional<uint64_t> ObjectStore::Size(uint64_t oid) const {
+  if (auto h = handles_.Find(oid)) return h->size;
   struct stat st;
   if (::stat(PathOf(oid).c_str(), &st) != 0) return std::nullopt;
   return uint64_t(st.st_size);
@@ -519,6 +591,7 @@ std::vector<uint64_t> ObjectStore::ListStale() const {
 
 void ObjectStore::MoveToStale(uint64_t oid, uint32_t epoch) {
   std::unique_lock lk(LockOf(oid));
+  handles_.Evict(oid);
   const int64_t alloc = AllocatedBytes(PathOf(oid)) + AllocatedBytes(CrcPathOf(oid));
   const fs::path to = stale_dir_ / fmt::format("{}.{}", Hex(oid), epoch);
   if (::rename(PathOf(oid).c_str(), to.c_str()) != 0) {

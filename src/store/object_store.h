@@ -46,10 +46,11 @@
 #include <unordered_set>
 #include <vector>
 
+#include "store/handle_cache.h"
+
 namespace kelpie::store {
 
 class GroupCommit;
-struct WriteFiles;  // the open files of one write, kept until it is synced
 
 class ObjectStore {
  public:
@@ -129,18 +130,23 @@ class ObjectStore {
   std::filesystem::path PathOf(uint64_t oid) const;
   std::filesystem::path CrcPathOf(uint64_t oid) const;
   std::shared_mutex& LockOf(uint64_t oid) const;
+  // The object's cached handle, or its files opened now (cached unless it has no sidecar); null
+  // with *rc = kNoObj / kEio when it cannot be opened. Caller holds the object's lock.
+  std::shared_ptr<ObjectHandle> OpenHandle(uint64_t oid, uint32_t* rc) const;
   // Loads the checksums of blocks [first, first + out.size()) of oid, computing the sidecar
   // from the file if it has none yet. Caller holds the object's lock (shared is enough).
-  uint32_t LoadChecksums(uint64_t oid, int data_fd, uint64_t first, std::span<uint32_t> out) const;
+  uint32_t LoadChecksums(uint64_t oid, const ObjectHandle& h, uint64_t first,
+                         std::span<uint32_t> out) const;
   // kSuccess if the blocks starting at block `first`, held in `bytes`, match their checksums.
-  uint32_t VerifyBlocks(uint64_t oid, int data_fd, uint64_t first,
+  uint32_t VerifyBlocks(uint64_t oid, const ObjectHandle& h, uint64_t first,
                         std::span<const uint8_t> bytes) const;
   // kNoSpace if `bytes` more might not fit.
   uint32_t CheckSpace(uint64_t oid, uint64_t bytes) const;
   uint64_t ScanUsedBytes() const;
-  // The first half of a write: bytes and checksums in place, files open in `files` for the sync.
+  // The first half of a write, under the object's lock: bytes and checksums in place; `handle`
+  // holds the files for the sync.
   uint32_t ApplyWrite(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
-                      std::shared_ptr<WriteFiles>& files);
+                      std::shared_ptr<ObjectHandle>& handle);
 
   std::filesystem::path obj_dir_;
   std::filesystem::path stale_dir_;
@@ -148,6 +154,7 @@ class ObjectStore {
   mutable std::atomic<int64_t> used_{0};  // allocated bytes of live objects, kept per mutation
   mutable std::array<std::shared_mutex, 64> locks_;
   std::unique_ptr<GroupCommit> commit_;
+  mutable HandleCache handles_;  // open files of hot objects (evicted when files change)
   mutable std::mutex dirty_mu_;
   std::unordered_set<uint64_t> dirty_;  // objects with unflushed write-back writes
 };
