@@ -38,7 +38,7 @@ struct Options {
   size_t max_connections = 1024;
   int login_timeout_s = 30;
   int pdu_timeout_s = 30;
-  int io_threads = 32;
+  int io_threads = 8;
 };
 
 // A startup failure: one line for stderr, exit code 1.
@@ -66,8 +66,9 @@ std::vector<std::string> SplitComma(const std::string& s) {
 }
 
 std::shared_ptr<LogicalUnit> MakeLu(std::unique_ptr<kelpie::scsi::BlockBackend> backend,
-                                    const std::string& iqn, uint16_t port_id) {
+                                    const std::string& iqn, uint16_t port_id, int workers) {
   kelpie::scsi::LuConfig cfg;
+  cfg.workers = workers;
   cfg.rel_port = port_id;
   cfg.tpg = port_id;
   cfg.target_name = iqn;
@@ -83,7 +84,6 @@ int Serve(const Options& o, uint16_t port_id, const std::function<void()>& ready
   cfg.max_connections = o.max_connections;
   cfg.login_timeout_s = o.login_timeout_s;
   cfg.pdu_timeout_s = o.pdu_timeout_s;
-  cfg.blocking_threads = o.io_threads;
   if (!o.chap.empty()) cfg.login.chap = kelpie::iscsi::ParseChapCredentials(o.chap);
   if (!o.mutual_chap.empty())
     cfg.login.mutual_chap = kelpie::iscsi::ParseChapCredentials(o.mutual_chap);
@@ -115,14 +115,14 @@ int Serve(const Options& o, uint16_t port_id, const std::function<void()>& ready
     const std::string name = spec.substr(0, colon);
     const uint64_t mib = *kelpie::iscsi::ParseNumber(spec.substr(colon + 1));  // checked
     auto store = kelpie::scsi::MakeMemStore(name, mib << 20);
-    server.AddTarget(prefix + name,
-                     MakeLu(kelpie::scsi::MakeMemBackend(store), prefix + name, port_id));
+    server.AddTarget(prefix + name, MakeLu(kelpie::scsi::MakeMemBackend(store), prefix + name,
+                                           port_id, o.io_threads));
     spdlog::info("iscsi: target {}{} is a {} MiB RAM disk", prefix, name, mib);
   }
   for (const auto& vdi : o.exports) {
     try {
       server.AddTarget(prefix + vdi, MakeLu(kelpie::iscsi::OpenVdiBackend(sheep, vdi, client_id),
-                                            prefix + vdi, port_id));
+                                            prefix + vdi, port_id, o.io_threads));
       spdlog::info("iscsi: target {}{} serves VDI {}", prefix, vdi, vdi);
     } catch (const std::exception& e) {
       const std::string why = e.what();
@@ -132,14 +132,15 @@ int Serve(const Options& o, uint16_t port_id, const std::function<void()>& ready
     }
   }
   if (o.export_all) {
-    auto resolver = [sheep, prefix, client_id, port_id](const std::string& wanted,
-                                                        const std::set<std::string>& known) {
+    auto resolver = [sheep, prefix, client_id, port_id, workers = o.io_threads](
+                        const std::string& wanted, const std::set<std::string>& known) {
       std::map<std::string, std::shared_ptr<LogicalUnit>> found;
       for (const std::string& vdi : kelpie::iscsi::ListVdis(sheep)) {
         const std::string iqn = prefix + vdi;
         if (known.count(iqn) || (!wanted.empty() && iqn != wanted)) continue;
         try {
-          found[iqn] = MakeLu(kelpie::iscsi::OpenVdiBackend(sheep, vdi, client_id), iqn, port_id);
+          found[iqn] =
+              MakeLu(kelpie::iscsi::OpenVdiBackend(sheep, vdi, client_id), iqn, port_id, workers);
         } catch (const std::exception& e) {
           spdlog::warn("iscsi: cannot open VDI {}: {}", vdi, e.what());
         }
@@ -250,8 +251,8 @@ int main(int argc, char** argv) {
                  "(default 30)")
       ->check(CLI::Range(1, 86400));
   app.add_option("--io-threads", o.io_threads,
-                 "SCSI commands run against the cluster at once, each on its own thread and "
-                 "connection (default 32)")
+                 "SCSI commands of one LU run against the cluster at once, each on its own "
+                 "thread and connection (default 8)")
       ->check(CLI::Range(1, 1024));
   try {
     app.parse(argc, argv);

@@ -13,10 +13,14 @@ void PutString(uint8_t* dst, size_t cap, const std::string& s) {
   std::memcpy(dst, s.data(), std::min(s.size(), cap - 1));
 }
 
-std::string GetString(const uint8_t* src, size_t cap) {
+// The NUL-terminated string of a fixed field; false if the field holds no NUL (sheepdog's names
+// and tags are at most cap - 1 bytes, and the encoder writes them so).
+bool GetString(const uint8_t* src, size_t cap, std::string& out) {
   size_t n = 0;
   while (n < cap && src[n] != 0) ++n;
-  return std::string(reinterpret_cast<const char*>(src), n);
+  if (n == cap) return false;
+  out.assign(reinterpret_cast<const char*>(src), n);
+  return true;
 }
 
 void EncodeHeaderInto(const Inode& in, uint8_t* b) {
@@ -60,8 +64,8 @@ bool DecodeInode(std::span<const uint8_t> bytes, Inode& out) {
   using namespace inode_off;
   if (bytes.size() < kInodeHeaderSize) return false;
   const uint8_t* b = bytes.data();
-  out.name = GetString(b + kName, kMaxVdiLen);
-  out.tag = GetString(b + kTag, kMaxVdiTagLen);
+  if (!GetString(b + kName, kMaxVdiLen, out.name) || !GetString(b + kTag, kMaxVdiTagLen, out.tag))
+    return false;
   out.create_time = LoadLE<uint64_t>(b + kCreateTime);
   out.snap_ctime = LoadLE<uint64_t>(b + kSnapCtime);
   out.vm_clock_nsec = LoadLE<uint64_t>(b + kVmClockNsec);

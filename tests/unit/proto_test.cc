@@ -149,6 +149,25 @@ TEST(Inode, DecodeRejectsBlockSizeShiftOutOfRange) {
   }
 }
 
+// Found with the inode fuzz target (60 s run): a name or tag field with no NUL in its 256 bytes
+// decoded as a 256-byte string, which the encoder (at most 255 bytes and the NUL) could not give
+// back. sheepdog's names end within their field: such an inode is corrupt and is not decoded.
+TEST(Inode, DecodeRejectsUnterminatedNameOrTag) {
+  Inode in;
+  in.name = std::string(255, 'n');
+  in.tag = std::string(255, 't');
+  std::vector<uint8_t> b = EncodeInodeHeader(in);
+  Inode d;
+  ASSERT_TRUE(DecodeInode(b, d));
+  EXPECT_EQ(d.name, in.name);
+  EXPECT_EQ(d.tag, in.tag);
+  for (size_t field : {size_t{0}, size_t{256}}) {
+    std::vector<uint8_t> bad = b;
+    bad[field + 255] = 'x';  // no terminator left in the field
+    EXPECT_FALSE(DecodeInode(bad, d)) << field;
+  }
+}
+
 TEST(VdiName, HashMatchesSheepdog) {
   EXPECT_EQ(VdiNameHash("test"), 0x7c2b25u);
   EXPECT_EQ(Fnv1a64(""), kFnv1aBasis);
