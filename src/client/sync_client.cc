@@ -5,8 +5,10 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -47,15 +49,44 @@ SyncClient::~SyncClient() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void SyncClient::SendAll(const void* p, size_t n) {
-  const char* c = static_cast<const char*>(p);
-  while (n > 0) {
-    const ssize_t w = ::send(fd_, c, n, MSG_NOSIGNAL);
+void SyncClient::SendBoth(std::span<const uint8_t> a, std::span<const uint8_t> b) {
+  iovec iov[2] = {{const_cast<uint8_t*>(a.data()), a.size()},
+                  {const_cast<uint8_t*>(b.data()), b.size()}};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = b.empty() ? 1 : 2;
+  size_t left = a.size() + b.size();
+  while (left > 0) {
+    const ssize_t w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0)
       throw NetworkError(fmt::format("failed to send to {}: {}", endpoint_, std::strerror(errno)));
-    c += w;
-    n -= size_t(w);
+    left -= size_t(w);
+    // Skip what went out (rare: a short send of a large request).
+    size_t done = size_t(w);
+    while (done > 0 && msg.msg_iovlen > 0) {
+      const size_t take = std::min(done, msg.msg_iov[0].iov_len);
+      msg.msg_iov[0].iov_base = static_cast<char*>(msg.msg_iov[0].iov_base) + take;
+      msg.msg_iov[0].iov_len -= take;
+      done -= take;
+      if (msg.msg_iov[0].iov_len == 0) {
+        ++msg.msg_iov;
+        --msg.msg_iovlen;
+      }
+    }
+  }
+}
+
+size_t SyncClient::RecvSome(std::span<uint8_t> a, std::span<uint8_t> b) {
+  iovec iov[2] = {{a.data(), a.size()}, {b.data(), b.size()}};
+  for (;;) {
+    const ssize_t r = ::readv(fd_, iov, b.empty() ? 1 : 2);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) throw NetworkError(fmt::format("{} closed the connection", endpoint_));
+    if (r < 0)
+      throw NetworkError(
+          fmt::format("failed to receive from {}: {}", endpoint_, std::strerror(errno)));
+    return size_t(r);
   }
 }
 
@@ -81,19 +112,23 @@ proto::Header SyncClient::Request(proto::Header req, std::span<const uint8_t> ou
     req.data_length = uint32_t(out.size());
   }
   const proto::HeaderBytes hb = proto::EncodeHeader(req);
-  SendAll(hb.data(), hb.size());
-  if (!out.empty()) SendAll(out.data(), out.size());
+  SendBoth(hb, out);
+  // One readv takes the reply's header and the data a read asked for (the usual reply, sent in
+  // one piece); whatever is missing then is read to the end.
+  std::vector<uint8_t> scratch;
+  std::vector<uint8_t>& dst = in != nullptr ? *in : scratch;
+  dst.resize(out.empty() ? std::min<size_t>(req.data_length, proto::kMaxDataLength) : 0);
   proto::HeaderBytes rb;
-  RecvAll(rb.data(), rb.size());
+  const size_t got = RecvSome(rb, dst);
+  if (got < rb.size()) RecvAll(rb.data() + got, rb.size() - got);
+  const size_t have = got > rb.size() ? got - rb.size() : 0;
   const proto::Header rsp = proto::DecodeHeader(rb);
   if (rsp.id != req.id)
     throw NetworkError(fmt::format("{}: reply id {} for request {}", endpoint_, rsp.id, req.id));
-  if (rsp.data_length > proto::kMaxDataLength)
+  if (rsp.data_length > proto::kMaxDataLength || have > rsp.data_length)
     throw NetworkError(fmt::format("{}: reply too long", endpoint_));
-  std::vector<uint8_t> scratch;
-  std::vector<uint8_t>& dst = in != nullptr ? *in : scratch;
   dst.resize(rsp.data_length);
-  if (!dst.empty()) RecvAll(dst.data(), dst.size());
+  if (have < dst.size()) RecvAll(dst.data() + have, dst.size() - have);
   return rsp;
 }
 

@@ -54,7 +54,10 @@ class SyncClient {
   const std::string& endpoint() const { return endpoint_; }
 
  private:
-  void SendAll(const void* p, size_t n);
+  // Sends a then b in one system call when the socket takes them whole.
+  void SendBoth(std::span<const uint8_t> a, std::span<const uint8_t> b);
+  // One readv into a then b (at least one byte): how many bytes arrived.
+  size_t RecvSome(std::span<uint8_t> a, std::span<uint8_t> b);
   void RecvAll(void* p, size_t n);
 
   int fd_ = -1;

@@ -41,34 +41,39 @@ asio::awaitable<Reply> HandlePeerRead(Sheep& s, Request& req, const ClientInfo&)
   }
   const uint64_t oid = proto::StoreKeyOf(h);  // the object's copy, or one strip of it
   if (oid == 0) co_return Reply::Error(h, res::kInvalidParms);
+  if (!recovery_read) {
+    // The usual case first: the copy is here. Otherwise it may still be on its way (recovery).
+    if (h.data_length > proto::kMaxDataLength) co_return Reply::Error(h, res::kInvalidParms);
+    Reply r = Reply::Ok(h);
+    r.data.resize(h.data_length);
+    uint32_t rc = s.store().Read(oid, h.offset(), r.data);
+    if (rc == res::kNoObj) {
+      rc = co_await s.recovery().EnsureLocal(oid);
+      if (rc == res::kSuccess) rc = s.store().Read(oid, h.offset(), r.data);
+    }
+    if (rc != res::kSuccess) co_return Reply::Error(h, rc);
+    r.hdr.data_length = h.data_length;
+    co_return r;
+  }
+  // A recovery or repair read: the whole copy, or the newest stale one when allowed.
   if (!s.store().Exists(oid)) {
-    if (recovery_read) {
-      if (pf & peer_flag::kAllowStale) {
-        if (auto stale = s.store().ReadStale(oid)) {
-          Reply r = Reply::Ok(h);
-          r.data = std::move(stale->data);
-          r.hdr.data_length = uint32_t(r.data.size());
-          r.hdr.Set<uint8_t>(35, peer_flag::kAnsweredStale);
-          r.hdr.Set<uint32_t>(peer_flag::kStaleEpochAt, stale->epoch);
-          co_return r;
-        }
+    if (pf & peer_flag::kAllowStale) {
+      if (auto stale = s.store().ReadStale(oid)) {
+        Reply r = Reply::Ok(h);
+        r.data = std::move(stale->data);
+        r.hdr.data_length = uint32_t(r.data.size());
+        r.hdr.Set<uint8_t>(35, peer_flag::kAnsweredStale);
+        r.hdr.Set<uint32_t>(peer_flag::kStaleEpochAt, stale->epoch);
+        co_return r;
       }
-      co_return Reply::Error(h, res::kNoObj);
     }
-    if (uint32_t rc = co_await s.recovery().EnsureLocal(oid); rc != res::kSuccess) {
-      co_return Reply::Error(h, rc);
-    }
+    co_return Reply::Error(h, res::kNoObj);
   }
-  uint64_t offset = h.offset();
-  uint64_t len = h.data_length;
-  if (recovery_read) {
-    offset = 0;
-    len = s.store().Size(oid).value_or(0);
-  }
+  const uint64_t len = s.store().Size(oid).value_or(0);
   if (len > proto::kMaxDataLength) co_return Reply::Error(h, res::kInvalidParms);
   Reply r = Reply::Ok(h);
   r.data.resize(len);
-  const uint32_t rc = s.store().Read(oid, offset, r.data);
+  const uint32_t rc = s.store().Read(oid, 0, r.data);
   if (rc != res::kSuccess) co_return Reply::Error(h, rc);
   r.hdr.data_length = uint32_t(len);
   co_return r;
@@ -79,12 +84,21 @@ asio::awaitable<Reply> HandlePeerWrite(Sheep& s, Request& req, const ClientInfo&
   if (uint32_t rc = CheckEpoch(s, h); rc != res::kSuccess) co_return Reply::Error(h, rc);
   const uint64_t oid = proto::StoreKeyOf(h);
   if (oid == 0) co_return Reply::Error(h, res::kInvalidParms);
+  if (h.flags & proto::flag::kWriteBack) {
+    // The usual case first: the copy is here. Otherwise it may still be on its way (recovery).
+    for (int attempt = 0;; ++attempt) {
+      uint32_t rc;
+      {
+        std::lock_guard lk(s.recovery().ObjectLock(oid));
+        rc = s.store().WriteBack(oid, h.offset(), req.data);
+      }
+      if (rc != res::kNoObj || attempt == 1) co_return Reply::Error(h, rc);
+      rc = co_await s.recovery().EnsureLocal(oid);
+      if (rc != res::kSuccess) co_return Reply::Error(h, rc);
+    }
+  }
   if (uint32_t rc = co_await s.recovery().EnsureLocal(oid); rc != res::kSuccess) {
     co_return Reply::Error(h, rc);
-  }
-  if (h.flags & proto::flag::kWriteBack) {
-    std::lock_guard lk(s.recovery().ObjectLock(oid));
-    co_return Reply::Error(h, s.store().WriteBack(oid, h.offset(), req.data));
   }
   // The object lock orders this write against creates, removals and recovery of the object; it
   // is released before the sync, so the object's next writers apply their bytes meanwhile and

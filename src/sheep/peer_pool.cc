@@ -51,6 +51,7 @@ asio::awaitable<Reply> PeerPool::Call(const cluster::NodeInfo& node, proto::Head
         auto r = co_await (sock->async_connect(ep, use_awaitable) || t.async_wait(use_awaitable));
         if (r.index() != 0) throw std::runtime_error("connect timed out");
         sock->set_option(asio::ip::tcp::no_delay(true));
+        sock->non_blocking(true);  // the reply is read with read_some once readable
       }
       std::array<asio::const_buffer, 2> out = {asio::buffer(hb),
                                                asio::buffer(data.data(), data.size())};
@@ -59,12 +60,29 @@ asio::awaitable<Reply> PeerPool::Call(const cluster::NodeInfo& node, proto::Head
       proto::HeaderBytes rb;
       auto io = [&]() -> asio::awaitable<void> {
         co_await asio::async_write(*sock, std::span(out.data(), out_len), use_awaitable);
-        co_await asio::async_read(*sock, asio::buffer(rb), use_awaitable);
+        // Once the reply starts to arrive, one recv takes its header and the data a read asked
+        // for (the usual reply); whatever is missing then is read to the end.
+        rep.data.resize((hdr.flags & proto::flag::kCmdWrite) ? 0 : hdr.data_length);
+        co_await sock->async_wait(Socket::wait_read, use_awaitable);
+        std::array<asio::mutable_buffer, 2> in = {asio::buffer(rb), asio::buffer(rep.data)};
+        asio::error_code ec;
+        size_t got = sock->read_some(in, ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+          got = 0;
+        } else if (ec) {
+          throw asio::system_error(ec);
+        }
+        if (got < rb.size())
+          co_await asio::async_read(*sock, asio::buffer(rb.data() + got, rb.size() - got),
+                                    use_awaitable);
+        const size_t have = got > rb.size() ? got - rb.size() : 0;
         rep.hdr = proto::DecodeHeader(rb);
         if (rep.hdr.data_length > proto::kMaxDataLength) throw std::runtime_error("reply too long");
+        if (have > rep.hdr.data_length) throw std::runtime_error("reply longer than announced");
         rep.data.resize(rep.hdr.data_length);
-        if (!rep.data.empty())
-          co_await asio::async_read(*sock, asio::buffer(rep.data), use_awaitable);
+        if (have < rep.data.size())
+          co_await asio::async_read(
+              *sock, asio::buffer(rep.data.data() + have, rep.data.size() - have), use_awaitable);
       };
       asio::steady_timer t(io_, timeout);
       auto r = co_await (io() || t.async_wait(use_awaitable));

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <asio/experimental/concurrent_channel.hpp>
+#include <cstring>
+#include <memory>
 
 #include "proto/request_check.h"
 #include "sheep/asio_util.h"
@@ -92,6 +94,42 @@ asio::awaitable<void> WaitForRoom(tcp::socket& sock, const InFlight& f, size_t c
   }
 }
 
+// Bytes read from a connection ahead of the request being parsed, so that a request that arrived
+// whole (the usual case) costs one recv, and waiting for the next one costs no failed recv.
+class RequestBuffer {
+ public:
+  static constexpr size_t kCapacity = 16 << 10;
+  size_t size() const { return end_ - begin_; }
+  const uint8_t* data() const { return buf_.get() + begin_; }
+  void Consume(size_t n) {
+    begin_ += n;
+    if (begin_ == end_) begin_ = end_ = 0;
+  }
+  // Waits until the socket is readable and takes what it holds, until at least `want` bytes
+  // (≤ kCapacity) are buffered.
+  asio::awaitable<asio::error_code> FillTo(tcp::socket& sock, size_t want) {
+    while (size() < want) {
+      if (begin_ != 0) {
+        std::memmove(buf_.get(), buf_.get() + begin_, size());
+        end_ -= begin_;
+        begin_ = 0;
+      }
+      auto [wec] = co_await sock.async_wait(tcp::socket::wait_read, kTuple);
+      if (wec) co_return wec;
+      asio::error_code ec;
+      const size_t n = sock.read_some(asio::buffer(buf_.get() + end_, kCapacity - end_), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+      if (ec) co_return ec;
+      end_ += n;
+    }
+    co_return asio::error_code{};
+  }
+
+ private:
+  std::unique_ptr<uint8_t[]> buf_{new uint8_t[kCapacity]};  // not zeroed: idle ones cost no RSS
+  size_t begin_ = 0, end_ = 0;
+};
+
 asio::awaitable<void> ServeClient(Sheep& sheep, std::shared_ptr<tcp::socket> sock) {
   const Options& opts = sheep.options();
   ClientInfo client;
@@ -110,32 +148,37 @@ asio::awaitable<void> ServeClient(Sheep& sheep, std::shared_ptr<tcp::socket> soc
   auto in_flight = std::make_shared<InFlight>();
   ReadDeadline deadline(sock);
   std::string why = "client closed the connection";
+  sock->non_blocking(true, ec);  // reads below take what is there and never block the thread
+  RequestBuffer in;
   for (;;) {
     // Idle until a request's first byte; from then on the whole request is due within the
-    // header timeout.
-    proto::HeaderBytes hb;
-    deadline.Arm(opts.idle_timeout_s);
-    auto [iec, first] =
-        co_await asio::async_read(*sock, asio::buffer(hb), asio::transfer_at_least(1), kTuple);
-    if (iec) {
-      if (deadline.expired()) {
-        why = fmt::format("idle for {} s", opts.idle_timeout_s);
-      } else if (iec != asio::error::eof) {
-        why = iec.message();
+    // header timeout. The deadline is armed only when a read has to wait.
+    if (in.size() == 0) {
+      deadline.Arm(opts.idle_timeout_s);
+      const asio::error_code iec = co_await in.FillTo(*sock, 1);
+      if (iec) {
+        if (deadline.expired()) {
+          why = fmt::format("idle for {} s", opts.idle_timeout_s);
+        } else if (iec != asio::error::eof) {
+          why = iec.message();
+        }
+        break;
       }
-      break;
     }
-    deadline.Arm(opts.header_timeout_s);
-    auto [rec, rest] = co_await asio::async_read(
-        *sock, asio::buffer(hb.data() + first, hb.size() - first), kTuple);
-    const size_t n = first + rest;
-    if (rec) {
-      why = deadline.expired() ? fmt::format("header not complete within {} s ({} of 48 bytes)",
-                                             opts.header_timeout_s, n)
-                               : fmt::format("truncated header ({} of 48 bytes)", n);
-      break;
+    if (in.size() < proto::kHeaderSize) {
+      deadline.Arm(opts.header_timeout_s);
+      const asio::error_code rec = co_await in.FillTo(*sock, proto::kHeaderSize);
+      if (rec) {
+        why = deadline.expired() ? fmt::format("header not complete within {} s ({} of 48 bytes)",
+                                               opts.header_timeout_s, in.size())
+                                 : fmt::format("truncated header ({} of 48 bytes)", in.size());
+        break;
+      }
     }
     deadline.Disarm();
+    proto::HeaderBytes hb;
+    std::memcpy(hb.data(), in.data(), hb.size());
+    in.Consume(hb.size());
     Request req;
     req.hdr = proto::DecodeHeader(hb);
     const proto::Header& h = req.hdr;
@@ -151,16 +194,22 @@ asio::awaitable<void> ServeClient(Sheep& sheep, std::shared_ptr<tcp::socket> soc
     co_await WaitForRoom(*sock, *in_flight, cost, opts.max_inflight_bytes);
     if (h.is_write() && h.data_length != 0) {
       req.data.resize(h.data_length);
-      deadline.Arm(opts.header_timeout_s);
-      auto [dec, dn] = co_await asio::async_read(*sock, asio::buffer(req.data), kTuple);
-      deadline.Disarm();
-      if (dec) {
-        why = fmt::format("{} ({} of {} data bytes, opcode {:#x})",
-                          deadline.expired() ? fmt::format("request not complete within {} s",
-                                                           opts.header_timeout_s)
-                                             : std::string("vanished mid-request"),
-                          dn, h.data_length, h.opcode);
-        break;
+      const size_t buffered = std::min<size_t>(in.size(), h.data_length);
+      std::memcpy(req.data.data(), in.data(), buffered);
+      in.Consume(buffered);
+      if (buffered < h.data_length) {
+        deadline.Arm(opts.header_timeout_s);
+        auto [dec, dn] = co_await asio::async_read(
+            *sock, asio::buffer(req.data.data() + buffered, h.data_length - buffered), kTuple);
+        deadline.Disarm();
+        if (dec) {
+          why = fmt::format("{} ({} of {} data bytes, opcode {:#x})",
+                            deadline.expired() ? fmt::format("request not complete within {} s",
+                                                             opts.header_timeout_s)
+                                               : std::string("vanished mid-request"),
+                            buffered + dn, h.data_length, h.opcode);
+          break;
+        }
       }
     }
     if (!proto::VersionSupported(h)) {
