@@ -213,8 +213,8 @@ asio::awaitable<uint32_t> Recovery::Fetch(uint64_t oid) {
 }
 
 // A strip: a live copy of the same strip if some node has one (the placement moved), else
-// rebuilt from D other strips — live ones first, then including stale ones — else this sheep's
-// own stale copy.
+// rebuilt from D other live strips, else the newest stale copy of the same strip (any node's or
+// this sheep's), else rebuilt from D other strips including stale ones.
 asio::awaitable<uint32_t> Recovery::FetchStrip(uint64_t key) {
   const uint64_t oid = proto::ObjectOfKey(key);
   const int strip = proto::StripOfKey(key);
@@ -240,6 +240,30 @@ asio::awaitable<uint32_t> Recovery::FetchStrip(uint64_t key) {
   std::vector<std::vector<uint8_t>> strips(size_t(ec.strips()));
   int found = 0;
   for (bool allow_stale : {false, true}) {
+    if (allow_stale) {
+      // Too few live strips to rebuild from. The strip's previous holder may already have set
+      // its copy aside (the placement moved on and that sheep finished its own recovery first):
+      // the newest stale copy of this very strip is one coherent copy, better than a rebuild
+      // that mixes stale strips.
+      NewestStale newest;
+      for (const auto& node : members) {
+        if (node == sheep_.self()) continue;
+        WholeCopy copy;
+        const uint32_t rc = co_await PeerReadWhole(sheep_, node, key, true, copy);
+        if (rc != proto::res::kSuccess || copy.data.size() != strip_size) continue;
+        if (!copy.stale_epoch) co_return StoreRecovered(key, copy.data, node.id());
+        newest.Offer({*copy.stale_epoch, std::move(copy.data), node.id() + " (stale)"});
+      }
+      if (auto mine = sheep_.store().ReadStale(key)) {
+        if (mine->data.size() == strip_size)
+          newest.Offer({mine->epoch, std::move(mine->data), "own stale copy"});
+      }
+      if (const auto& best = newest.best()) {
+        spdlog::warn("recovering strip {:016x} from the stale copy of epoch {} on {}", key,
+                     best->epoch, best->from);
+        co_return StoreRecovered(key, best->data, best->from);
+      }
+    }
     for (int j = 0; j < ec.strips() && found < ec.data; ++j) {
       if (j == strip || !strips[size_t(j)].empty()) continue;
       // The node that should hold strip j first, then everyone (this sheep included).
