@@ -2,9 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <asio/experimental/concurrent_channel.hpp>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "proto/request_check.h"
 #include "sheep/asio_util.h"
@@ -18,31 +19,86 @@ using asio::ip::tcp;
 
 namespace {
 
-// Each message is a reply, or (last == true) the end of the connection.
-using ReplyQueue = asio::experimental::concurrent_channel<void(asio::error_code, bool, Reply)>;
 constexpr size_t kMaxInFlight = 256;  // requests of one connection being served at once
 
-asio::awaitable<void> WriteReplies(std::shared_ptr<tcp::socket> sock,
-                                   std::shared_ptr<ReplyQueue> q) {
-  for (;;) {
-    auto [ec, last, rep] = co_await q->async_receive(kTuple);
-    if (ec || last) {
-      asio::error_code ignored;
-      sock->shutdown(tcp::socket::shutdown_both, ignored);
-      sock->close(ignored);
-      co_return;
+// Writes a connection's replies as their requests finish. The request that finds no write under
+// way writes its reply (and whatever others finish meanwhile) itself, on its own thread, so a
+// reply costs no hand-off to another thread; one that finds a write under way leaves its reply
+// queued for that writer. After a write error the socket is closed (the read loop then ends).
+class ReplyWriter {
+ public:
+  explicit ReplyWriter(std::shared_ptr<tcp::socket> sock) : sock_(std::move(sock)) {}
+
+  asio::awaitable<void> Send(Reply r) {
+    bool write_now = false;
+    {
+      std::lock_guard lk(mu_);
+      if (!failed_) {
+        queue_.push_back(std::move(r));
+        write_now = !writing_;
+        writing_ = true;
+      }
     }
-    rep.hdr.data_length = uint32_t(rep.data.size());
-    const proto::HeaderBytes hb = proto::EncodeHeader(rep.hdr);
-    std::array<asio::const_buffer, 2> bufs = {asio::buffer(hb), asio::buffer(rep.data)};
-    auto [wec, n] = co_await asio::async_write(*sock, bufs, kTuple);
-    if (wec) {
-      asio::error_code ignored;
-      sock->close(ignored);
-      co_return;
+    if (write_now) co_await WriteQueued();
+  }
+
+  // Closes the socket once no write is under way (waiting a bounded time for one to end).
+  asio::awaitable<void> Close() {
+    asio::steady_timer wait(sock_->get_executor());
+    for (int i = 0; i < 30000 && Busy(); ++i) {
+      wait.expires_after(std::chrono::milliseconds(1));
+      co_await wait.async_wait(kTuple);
+    }
+    asio::error_code ignored;
+    sock_->shutdown(tcp::socket::shutdown_both, ignored);
+    sock_->close(ignored);
+  }
+
+ private:
+  bool Busy() {
+    std::lock_guard lk(mu_);
+    return writing_;
+  }
+
+  asio::awaitable<void> WriteQueued() {
+    for (;;) {
+      std::vector<Reply> batch;
+      {
+        std::lock_guard lk(mu_);
+        batch.swap(queue_);
+        if (batch.empty()) writing_ = false;
+      }
+      if (batch.empty()) co_return;
+      std::vector<proto::HeaderBytes> headers(batch.size());
+      std::vector<asio::const_buffer> bufs;
+      bufs.reserve(2 * batch.size());
+      for (size_t i = 0; i < batch.size(); ++i) {
+        batch[i].hdr.data_length = uint32_t(batch[i].data.size());
+        headers[i] = proto::EncodeHeader(batch[i].hdr);
+        bufs.push_back(asio::buffer(headers[i]));
+        if (!batch[i].data.empty()) bufs.push_back(asio::buffer(batch[i].data));
+      }
+      auto [ec, n] = co_await asio::async_write(*sock_, bufs, kTuple);
+      if (ec) {
+        {
+          std::lock_guard lk(mu_);
+          failed_ = true;
+          writing_ = false;
+          queue_.clear();
+        }
+        asio::error_code ignored;
+        sock_->close(ignored);
+        co_return;
+      }
     }
   }
-}
+
+  std::shared_ptr<tcp::socket> sock_;
+  std::mutex mu_;
+  std::vector<Reply> queue_;
+  bool writing_ = false;
+  bool failed_ = false;
+};
 
 // A deadline on a connection's reads: when it passes, the socket's read side is shut down, so
 // the pending read ends (end of file) and the connection loop drops the peer, saying why. The
@@ -143,8 +199,7 @@ asio::awaitable<void> ServeClient(Sheep& sheep, std::shared_ptr<tcp::socket> soc
   sheep.ClientConnected(client.participant);
   sock->set_option(tcp::no_delay(true), ec);
 
-  auto replies = std::make_shared<ReplyQueue>(sock->get_executor(), kMaxInFlight);
-  asio::co_spawn(sock->get_executor(), WriteReplies(sock, replies), asio::detached);
+  auto replies = std::make_shared<ReplyWriter>(sock);
   auto in_flight = std::make_shared<InFlight>();
   ReadDeadline deadline(sock);
   std::string why = "client closed the connection";
@@ -185,8 +240,7 @@ asio::awaitable<void> ServeClient(Sheep& sheep, std::shared_ptr<tcp::socket> soc
     if (!proto::DataLengthAllowed(h)) {
       why = fmt::format("data_length {} over the limit {} (opcode {:#x})", h.data_length,
                         proto::kMaxDataLength, h.opcode);
-      co_await replies->async_send(asio::error_code{}, false,
-                                   Reply::Error(h, proto::res::kInvalidParms), kTuple);
+      co_await replies->Send(Reply::Error(h, proto::res::kInvalidParms));
       break;
     }
     // Bound what this connection holds before its data is allocated.
@@ -215,8 +269,7 @@ asio::awaitable<void> ServeClient(Sheep& sheep, std::shared_ptr<tcp::socket> soc
     if (!proto::VersionSupported(h)) {
       spdlog::warn("{}: protocol version {:#x} not supported (opcode {:#x})", client.peer,
                    h.proto_ver, h.opcode);
-      co_await replies->async_send(asio::error_code{}, false,
-                                   Reply::Error(h, proto::res::kVerMismatch), kTuple);
+      co_await replies->Send(Reply::Error(h, proto::res::kVerMismatch));
       continue;
     }
     if (h.opcode == proto::op::kSetClientId) {
@@ -231,7 +284,7 @@ asio::awaitable<void> ServeClient(Sheep& sheep, std::shared_ptr<tcp::socket> soc
           client.participant = renamed;
         }
       }
-      co_await replies->async_send(asio::error_code{}, false, std::move(rep), kTuple);
+      co_await replies->Send(std::move(rep));
       continue;
     }
     ++in_flight->requests;
@@ -241,9 +294,9 @@ asio::awaitable<void> ServeClient(Sheep& sheep, std::shared_ptr<tcp::socket> soc
         [&sheep, req = std::move(req), client, replies, in_flight,
          cost]() mutable -> asio::awaitable<void> {
           Reply rep = co_await sheep.Dispatch(std::move(req), client);
+          co_await replies->Send(std::move(rep));
           in_flight->bytes -= cost;
           --in_flight->requests;
-          co_await replies->async_send(asio::error_code{}, false, std::move(rep), kTuple);
         },
         asio::detached);
   }
@@ -257,7 +310,7 @@ asio::awaitable<void> ServeClient(Sheep& sheep, std::shared_ptr<tcp::socket> soc
     wait.expires_after(std::chrono::milliseconds(1));
     co_await wait.async_wait(kTuple);
   }
-  co_await replies->async_send(asio::error_code{}, true, Reply{}, kTuple);
+  co_await replies->Close();
   sheep.ClientGone(client.participant);
 }
 
