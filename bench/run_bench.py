@@ -4,7 +4,8 @@
 Starts, on loopback and free ports:
   - a 3-node, 3-copy Kelpie cluster (local driver) with one VDI, exported by kelpie-iscsi;
   - Debian tgtd serving a local file of the same size (the ceiling: 1 copy, no cluster);
-  - Debian tgtd with its sheepdog backing store on the same Kelpie VDI.
+  - Debian tgtd with its sheepdog backing store on the same Kelpie VDI;
+  - kelpie-iscsi on a second VDI, erasure coded 2:1 (two data strips and one parity strip).
 Fills the VDI and the file, then runs 4K random-ish reads and writes (step 64K) and 1M sequential
 reads and writes against each target in turn, and prints a table with each figure, its ratio to
 the file-backed tgtd and the issue's targets for kelpie-iscsi, plus the peak RSS (VmHWM) of
@@ -14,7 +15,7 @@ failure.
 Environment:
   KELPIE_BIN     directory with sheep, dog, kelpie-iscsi (default: build/bin)
   BENCH_QUICK=1  1/8 of the requests on a 256 MiB VDI (smoke run)
-  BENCH_ONLY     comma-separated subset of targets: file,kelpie-iscsi,tgtd-sheepdog
+  BENCH_ONLY     comma-separated subset of targets: file,kelpie-iscsi,tgtd-sheepdog,ec
   BENCH_PERF=DIR record `perf record -g` of kelpie-iscsi and sheep 0 during kelpie-iscsi's 4K
                  runs into DIR (perf-<test>-<daemon>.data)
   BENCH_KEEP=1   keep the work directory (logs) even on success
@@ -36,6 +37,7 @@ QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 SCALE = 8 if QUICK else 1
 SIZE_MIB = 1024 // (4 if QUICK else 1)
 VDI = "bench"
+VDI_EC = "bench-ec"
 
 # name, args, count, unit. The 4K runs cover the whole disk (16384 x step 64K = 1 GiB).
 TESTS = [
@@ -156,7 +158,11 @@ def main():
             fill(url, SIZE_MIB)
             targets.append(("tgtd file (ceiling)", url))
 
-        iscsi = kh.KelpieIscsi(procs, work.path, cluster.ports, exports=[VDI])
+        exports = [VDI]
+        if want("ec"):
+            cluster.dog_ok("vdi", "create", "-c", "2:1", VDI_EC, "%dM" % SIZE_MIB)
+            exports.append(VDI_EC)
+        iscsi = kh.KelpieIscsi(procs, work.path, cluster.ports, exports=exports)
         kurl = iscsi.url(VDI)
         log("filling VDI %s through kelpie-iscsi" % VDI)
         t0 = time.time()
@@ -171,6 +177,12 @@ def main():
             url = t.export("iqn.2026-11.io.kelpie.bench:sd", "tcp:127.0.0.1:%d:%s" %
                            (cluster.ports[1], VDI), bstype="sheepdog")
             targets.append(("tgtd sheepdog on Kelpie", url))
+
+        if want("ec"):
+            eurl = iscsi.url(VDI_EC)
+            log("filling VDI %s (erasure coded 2:1) through kelpie-iscsi" % VDI_EC)
+            fill(eurl, SIZE_MIB)
+            targets.append(("kelpie-iscsi, 2:1 erasure coded", eurl))
 
         for name, url in targets:
             log("benchmarking %s: %s" % (name, url))
