@@ -133,7 +133,10 @@ asio::awaitable<Reply> HandleObjLocate(Sheep& s, Request& req, const ClientInfo&
 
 asio::awaitable<Reply> HandleCheckObj(Sheep& s, Request& req, const ClientInfo&) {
   const uint64_t oid = req.hdr.oid();
-  if (IsErasureCoded(s, oid)) co_return JsonReply(req.hdr, (co_await EcCheck(s, oid)).dump());
+  if (IsErasureCoded(s, oid)) {
+    const json checked = co_await EcCheck(s, oid);
+    co_return JsonReply(req.hdr, checked.dump());
+  }
   const View v = s.view();
   const size_t copies =
       s.WithState([&](const ClusterState& st) { return st.CopiesOf(proto::OidToVid(oid)); });

@@ -43,9 +43,12 @@ asio::awaitable<Reply> HandleReadObj(Sheep& s, Request& req, const ClientInfo& c
     co_return Reply::Error(h, res::kInvalidParms);
   if (uint32_t rc = CheckCoherence(s, h, c); rc != res::kSuccess) co_return Reply::Error(h, rc);
   Reply r = Reply::Ok(h);
-  const uint32_t rc = IsRefreshRead(h)
-                          ? co_await RefreshRead(s, h, c, r.data)
-                          : co_await GatewayRead(s, h.oid(), h.offset(), h.data_length, r.data);
+  uint32_t rc;
+  if (IsRefreshRead(h)) {
+    rc = co_await RefreshRead(s, h, c, r.data);
+  } else {
+    rc = co_await GatewayRead(s, h.oid(), h.offset(), h.data_length, r.data);
+  }
   if (rc != res::kSuccess) co_return Reply::Error(h, rc);
   r.hdr.data_length = uint32_t(r.data.size());
   r.hdr.set_rsp_copies(uint8_t(
@@ -129,8 +132,9 @@ asio::awaitable<Reply> HandleDiscardObj(Sheep& s, Request& req, const ClientInfo
   rc = co_await IndexUpdate(s, vid, c,
                             [&]() { return GatewayWrite(s, inode_oid, entry_off, zero); });
   if (rc != res::kSuccess) co_return Reply::Error(h, rc);
-  if (owner == vid && co_await GatewayRemove(s, oid) != res::kSuccess) {
-    spdlog::warn("discard: could not remove {:016x}", oid);
+  if (owner == vid) {
+    const uint32_t removed = co_await GatewayRemove(s, oid);
+    if (removed != res::kSuccess) spdlog::warn("discard: could not remove {:016x}", oid);
   }
   co_return Reply::Ok(h);
 }

@@ -190,7 +190,8 @@ asio::awaitable<uint32_t> Recovery::Fetch(uint64_t oid) {
   (void)v;
   for (const auto& node : candidates) {
     WholeCopy copy;
-    if (co_await PeerReadWhole(sheep_, node, oid, false, copy) != proto::res::kSuccess) continue;
+    const uint32_t rc = co_await PeerReadWhole(sheep_, node, oid, false, copy);
+    if (rc != proto::res::kSuccess) continue;
     co_return StoreRecovered(oid, copy.data, node.id());
   }
   // No live copy anywhere: the newest stale copy of every candidate's and this sheep's, since a
@@ -198,7 +199,8 @@ asio::awaitable<uint32_t> Recovery::Fetch(uint64_t oid) {
   NewestStale newest;
   for (const auto& node : candidates) {
     WholeCopy copy;
-    if (co_await PeerReadWhole(sheep_, node, oid, true, copy) != proto::res::kSuccess) continue;
+    const uint32_t rc = co_await PeerReadWhole(sheep_, node, oid, true, copy);
+    if (rc != proto::res::kSuccess) continue;
     if (!copy.stale_epoch) co_return StoreRecovered(oid, copy.data, node.id());  // live meanwhile
     newest.Offer({*copy.stale_epoch, std::move(copy.data), node.id() + " (stale)"});
   }

@@ -61,8 +61,9 @@ asio::awaitable<bool> Sheep::WaitServing() {
 }
 
 asio::awaitable<nlohmann::json> Sheep::SubmitClusterOp(nlohmann::json op) {
-  if (!serving_.load() && !co_await WaitServing()) {
-    co_return nlohmann::json{{"result", proto::res::kHalt}};
+  if (!serving_.load()) {
+    const bool serving = co_await WaitServing();
+    if (!serving) co_return nlohmann::json{{"result", proto::res::kHalt}};
   }
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   const std::string id = fmt::format("{}#{}#{:x}", self_.id(), ++op_counter_, rng());

@@ -108,8 +108,9 @@ asio::awaitable<Reply> HandleNewVdi(Sheep& s, Request& req, const ClientInfo&) {
     // From now on the old working VDI is read-only on every sheep (after the barrier); re-read
     // its table so that an index update that landed since the first read is not lost to the
     // new working VDI.
-    if (co_await ClusterBarrier(s, result.value("seq", uint64_t(0))) != res::kSuccess ||
-        co_await ReadInode(s, base_vid, true, base) != res::kSuccess) {
+    uint32_t settled = co_await ClusterBarrier(s, result.value("seq", uint64_t(0)));
+    if (settled == res::kSuccess) settled = co_await ReadInode(s, base_vid, true, base);
+    if (settled != res::kSuccess) {
       spdlog::error("NEW_VDI {}: snapshot of {:x} could not settle", n.name, base_vid);
       co_return Reply::Error(h, res::kVdiWrite);
     }
@@ -158,7 +159,8 @@ asio::awaitable<Reply> HandleDelVdi(Sheep& s, Request& req, const ClientInfo&) {
   if (rc != res::kSuccess) co_return Reply::Error(h, rc);
   const uint32_t vid = result.at("vid");
   Inode in;
-  if (co_await ReadInode(s, vid, true, in) == res::kSuccess) {
+  const uint32_t read = co_await ReadInode(s, vid, true, in);
+  if (read == res::kSuccess) {
     // Objects this VDI owns go, unless a live clone or snapshot descends from it and shares them.
     const bool shared =
         s.WithState([&](const ClusterState& st) { return st.catalog.HasLiveDescendant(vid); });
