@@ -196,22 +196,30 @@ asio::awaitable<uint32_t> Recovery::Fetch(uint64_t oid) {
   }
   // No live copy anywhere: the newest stale copy of every candidate's and this sheep's, since a
   // stale copy's epoch says which acknowledged writes it holds (stale_copies.h).
+  co_return co_await RecoverNewestStale(oid, candidates, 0);
+}
+
+asio::awaitable<uint32_t> Recovery::RecoverNewestStale(uint64_t key,
+                                                       const std::vector<cluster::NodeInfo>& nodes,
+                                                       size_t size) {
   NewestStale newest;
-  for (const auto& node : candidates) {
+  for (const auto& node : nodes) {
+    if (node == sheep_.self()) continue;
     WholeCopy copy;
-    const uint32_t rc = co_await PeerReadWhole(sheep_, node, oid, true, copy);
-    if (rc != proto::res::kSuccess) continue;
-    if (!copy.stale_epoch) co_return StoreRecovered(oid, copy.data, node.id());  // live meanwhile
+    const uint32_t rc = co_await PeerReadWhole(sheep_, node, key, true, copy);
+    if (rc != proto::res::kSuccess || (size != 0 && copy.data.size() != size)) continue;
+    if (!copy.stale_epoch) co_return StoreRecovered(key, copy.data, node.id());  // live meanwhile
     newest.Offer({*copy.stale_epoch, std::move(copy.data), node.id() + " (stale)"});
   }
-  if (auto mine = sheep_.store().ReadStale(oid))
-    newest.Offer({mine->epoch, std::move(mine->data), "own stale copy"});
-  if (const auto& best = newest.best()) {
-    spdlog::warn("recovering {:016x} from the stale copy of epoch {} on {}", oid, best->epoch,
-                 best->from);
-    co_return StoreRecovered(oid, best->data, best->from);
+  if (auto mine = sheep_.store().ReadStale(key)) {
+    if (size == 0 || mine->data.size() == size)
+      newest.Offer({mine->epoch, std::move(mine->data), "own stale copy"});
   }
-  co_return proto::res::kNoObj;
+  const auto& best = newest.best();
+  if (!best) co_return proto::res::kNoObj;
+  spdlog::warn("recovering {:016x} from the stale copy of epoch {} on {}", key, best->epoch,
+               best->from);
+  co_return StoreRecovered(key, best->data, best->from);
 }
 
 // A strip: a live copy of the same strip if some node has one (the placement moved), else
@@ -247,24 +255,8 @@ asio::awaitable<uint32_t> Recovery::FetchStrip(uint64_t key) {
       // its copy aside (the placement moved on and that sheep finished its own recovery first):
       // the newest stale copy of this very strip is one coherent copy, better than a rebuild
       // that mixes stale strips.
-      NewestStale newest;
-      for (const auto& node : members) {
-        if (node == sheep_.self()) continue;
-        WholeCopy copy;
-        const uint32_t rc = co_await PeerReadWhole(sheep_, node, key, true, copy);
-        if (rc != proto::res::kSuccess || copy.data.size() != strip_size) continue;
-        if (!copy.stale_epoch) co_return StoreRecovered(key, copy.data, node.id());
-        newest.Offer({*copy.stale_epoch, std::move(copy.data), node.id() + " (stale)"});
-      }
-      if (auto mine = sheep_.store().ReadStale(key)) {
-        if (mine->data.size() == strip_size)
-          newest.Offer({mine->epoch, std::move(mine->data), "own stale copy"});
-      }
-      if (const auto& best = newest.best()) {
-        spdlog::warn("recovering strip {:016x} from the stale copy of epoch {} on {}", key,
-                     best->epoch, best->from);
-        co_return StoreRecovered(key, best->data, best->from);
-      }
+      const uint32_t rc = co_await RecoverNewestStale(key, members, strip_size);
+      if (rc != proto::res::kNoObj) co_return rc;
     }
     for (int j = 0; j < ec.strips() && found < ec.data; ++j) {
       if (j == strip || !strips[size_t(j)].empty()) continue;
@@ -292,8 +284,6 @@ asio::awaitable<uint32_t> Recovery::FetchStrip(uint64_t key) {
           fmt::format("{} other strips{}", ec.data, allow_stale ? " (some stale)" : ""));
     }
   }
-  if (auto mine = sheep_.store().ReadStale(key))
-    co_return StoreRecovered(key, mine->data, "own stale copy");
   co_return proto::res::kNoObj;
 }
 

@@ -12,7 +12,8 @@
 // recovered it: kept live it would miss the writes of the new epoch and could later be served
 // as current; set aside under its last held epoch it stays a correctly ordered fallback.
 // Erasure-coded objects are kept as strips (proto/ec.h): a node that should hold strip i and lacks
-// it takes a live copy of strip i if one exists, else rebuilds it from any D other strips.
+// it takes a live copy of strip i if one exists, else rebuilds it from any D other strips, else
+// takes the newest stale copy of strip i.
 // I/O goes on during recovery: a request for an object this sheep should hold but has not pulled
 // yet pulls it first (EnsureLocal).
 #pragma once
@@ -26,6 +27,8 @@
 #include <nlohmann/json_fwd.hpp>
 #include <set>
 #include <vector>
+
+#include "cluster/node.h"
 
 namespace kelpie::sheep {
 
@@ -57,6 +60,12 @@ class Recovery {
   asio::awaitable<void> Run(uint32_t epoch);
   asio::awaitable<uint32_t> Fetch(uint64_t oid);
   asio::awaitable<uint32_t> FetchStrip(uint64_t key);
+  // Stores the newest stale copy of `key` among those of `nodes` (a live copy found meanwhile
+  // wins at once) and this sheep's own as the live copy; kNoObj when there is none. size: the
+  // only length accepted (0: any).
+  asio::awaitable<uint32_t> RecoverNewestStale(uint64_t key,
+                                               const std::vector<cluster::NodeInfo>& nodes,
+                                               size_t size);
   // Whether this sheep should hold `key` (an object's copy, or strip i of an erasure-coded
   // object: the i-th node of its placement) in view v.
   bool HoldsHere(const View& v, uint64_t key) const;
