@@ -11,7 +11,29 @@ using asio::use_awaitable;
 
 namespace {
 constexpr size_t kMaxIdlePerPeer = 16;
+
+// Runs op under a deadline, throwing std::runtime_error(what) when it passes. `a || b` waits for
+// one of the two to *succeed*: an op that fails at once (connection refused or reset by a peer
+// that died) would wait out the whole deadline. So op's failure is caught inside and rethrown
+// here as soon as it happens.
+template <typename Op>
+asio::awaitable<void> WithDeadline(asio::io_context& io, std::chrono::milliseconds limit,
+                                   const char* what, Op op) {
+  std::exception_ptr failed;
+  auto guarded = [&]() -> asio::awaitable<void> {
+    try {
+      co_await op();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  };
+  asio::steady_timer t(io, limit);
+  auto r = co_await (guarded() || t.async_wait(use_awaitable));
+  if (failed) std::rethrow_exception(failed);
+  if (r.index() != 0) throw std::runtime_error(what);
 }
+
+}  // namespace
 
 std::unique_ptr<PeerPool::Socket> PeerPool::TakeIdle(const std::string& id) {
   std::lock_guard lk(mu_);
@@ -47,9 +69,8 @@ asio::awaitable<Reply> PeerPool::Call(const cluster::NodeInfo& node, proto::Head
       if (!sock) {
         sock = std::make_unique<Socket>(io_);
         asio::ip::tcp::endpoint ep(asio::ip::make_address(node.addr), node.port);
-        asio::steady_timer t(io_, std::chrono::seconds(5));
-        auto r = co_await (sock->async_connect(ep, use_awaitable) || t.async_wait(use_awaitable));
-        if (r.index() != 0) throw std::runtime_error("connect timed out");
+        co_await WithDeadline(io_, std::chrono::seconds(5), "connect timed out",
+                              [&]() { return sock->async_connect(ep, use_awaitable); });
         sock->set_option(asio::ip::tcp::no_delay(true));
         sock->non_blocking(true);  // the reply is read with read_some once readable
       }
@@ -84,9 +105,7 @@ asio::awaitable<Reply> PeerPool::Call(const cluster::NodeInfo& node, proto::Head
           co_await asio::async_read(
               *sock, asio::buffer(rep.data.data() + have, rep.data.size() - have), use_awaitable);
       };
-      asio::steady_timer t(io_, timeout);
-      auto r = co_await (io() || t.async_wait(use_awaitable));
-      if (r.index() != 0) throw std::runtime_error("request timed out");
+      co_await WithDeadline(io_, timeout, "request timed out", io);
       GiveBack(id, std::move(sock));
       co_return rep;
     } catch (const std::exception& e) {
