@@ -126,8 +126,10 @@ ObjectStore::ObjectStore(fs::path dir, uint64_t capacity_bytes)
       capacity_(capacity_bytes),
       handles_(HandleCapacity()) {
   fs::create_directories(stale_dir_);
+  bool holds_files = !fs::is_empty(stale_dir_);
   for (const auto& e : fs::directory_iterator(obj_dir_)) {
     const std::string name = e.path().filename().string();
+    holds_files |= e.path() != stale_dir_;
     std::error_code ec;
     // Temporary files of a create that crashed before its rename are garbage, and so is a
     // sidecar whose object is gone.
@@ -141,21 +143,22 @@ ObjectStore::ObjectStore(fs::path dir, uint64_t capacity_bytes)
   used_ = int64_t(ScanUsedBytes());
 
   // Write-back writes of an earlier run of this process may still be only in the page cache:
-  // make them durable before anything is served (Flush no longer knows about them).
-  if (Fd dir(::open(obj_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      !dir.ok() || ::syncfs(dir.get()) != 0) {
-    spdlog::warn("store {}: syncfs at start: {}", obj_dir_.string(), std::strerror(errno));
-  }
+  // make them durable before anything is served (Flush no longer knows about them). A store
+  // without files has nothing of its own to sync (syncfs would flush the whole filesystem).
+  if (holds_files) SyncFilesystem("start");
   commit_ = std::make_unique<GroupCommit>();
 }
 
 ObjectStore::~ObjectStore() {
   // A sheep that stops makes its write-back writes durable, as a disk flushes its cache when it
   // is shut down (the next start would sync them too, but the copy may be used before that).
-  if (DirtyCount() == 0) return;
+  if (DirtyCount() != 0) SyncFilesystem("stop");
+}
+
+void ObjectStore::SyncFilesystem(const char* when) const {
   if (Fd dir(::open(obj_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       !dir.ok() || ::syncfs(dir.get()) != 0) {
-    spdlog::warn("store {}: syncfs at stop: {}", obj_dir_.string(), std::strerror(errno));
+    spdlog::warn("store {}: syncfs at {}: {}", obj_dir_.string(), when, std::strerror(errno));
   }
 }
 

@@ -143,6 +143,8 @@ class ObjectStore {
   // kNoSpace if `bytes` more might not fit.
   uint32_t CheckSpace(uint64_t oid, uint64_t bytes) const;
   uint64_t ScanUsedBytes() const;
+  // syncfs of the store's filesystem; a failure is logged (`when`: "start", "stop").
+  void SyncFilesystem(const char* when) const;
   // The first half of a write, under the object's lock: bytes and checksums in place; `handle`
   // holds the files for the sync.
   uint32_t ApplyWrite(uint64_t oid, uint64_t offset, std::span<const uint8_t> data,
