@@ -30,6 +30,18 @@ uint32_t CheckEpoch(Sheep& s, const Header& h) {
   return res::kSuccess;
 }
 
+// Runs store_op (a store call on this sheep's copy of oid, returning a proto::res code). When
+// the copy is not here it may still be on its way (recovery): it is fetched, and store_op runs
+// once more. The usual case, the copy present, costs no separate existence check.
+template <typename StoreOp>
+asio::awaitable<uint32_t> OnLocalCopy(Sheep& s, uint64_t oid, StoreOp store_op) {
+  uint32_t rc = store_op();
+  if (rc != res::kNoObj) co_return rc;
+  rc = co_await s.recovery().EnsureLocal(oid);
+  if (rc != res::kSuccess) co_return rc;
+  co_return store_op();
+}
+
 }  // namespace
 
 asio::awaitable<Reply> HandlePeerRead(Sheep& s, Request& req, const ClientInfo&) {
@@ -42,15 +54,11 @@ asio::awaitable<Reply> HandlePeerRead(Sheep& s, Request& req, const ClientInfo&)
   const uint64_t oid = proto::StoreKeyOf(h);  // the object's copy, or one strip of it
   if (oid == 0) co_return Reply::Error(h, res::kInvalidParms);
   if (!recovery_read) {
-    // The usual case first: the copy is here. Otherwise it may still be on its way (recovery).
     if (h.data_length > proto::kMaxDataLength) co_return Reply::Error(h, res::kInvalidParms);
     Reply r = Reply::Ok(h);
     r.data.resize(h.data_length);
-    uint32_t rc = s.store().Read(oid, h.offset(), r.data);
-    if (rc == res::kNoObj) {
-      rc = co_await s.recovery().EnsureLocal(oid);
-      if (rc == res::kSuccess) rc = s.store().Read(oid, h.offset(), r.data);
-    }
+    const uint32_t rc =
+        co_await OnLocalCopy(s, oid, [&]() { return s.store().Read(oid, h.offset(), r.data); });
     if (rc != res::kSuccess) co_return Reply::Error(h, rc);
     r.hdr.data_length = h.data_length;
     co_return r;
@@ -84,32 +92,23 @@ asio::awaitable<Reply> HandlePeerWrite(Sheep& s, Request& req, const ClientInfo&
   if (uint32_t rc = CheckEpoch(s, h); rc != res::kSuccess) co_return Reply::Error(h, rc);
   const uint64_t oid = proto::StoreKeyOf(h);
   if (oid == 0) co_return Reply::Error(h, res::kInvalidParms);
+  // The object lock orders this write against creates, removals and recovery of the object.
   if (h.flags & proto::flag::kWriteBack) {
-    // The usual case first: the copy is here. Otherwise it may still be on its way (recovery).
-    for (int attempt = 0;; ++attempt) {
-      uint32_t rc;
-      {
-        std::lock_guard lk(s.recovery().ObjectLock(oid));
-        rc = s.store().WriteBack(oid, h.offset(), req.data);
-      }
-      if (rc != res::kNoObj || attempt == 1) co_return Reply::Error(h, rc);
-      rc = co_await s.recovery().EnsureLocal(oid);
-      if (rc != res::kSuccess) co_return Reply::Error(h, rc);
-    }
-  }
-  if (uint32_t rc = co_await s.recovery().EnsureLocal(oid); rc != res::kSuccess) {
+    const uint32_t rc = co_await OnLocalCopy(s, oid, [&]() {
+      std::lock_guard lk(s.recovery().ObjectLock(oid));
+      return s.store().WriteBack(oid, h.offset(), req.data);
+    });
     co_return Reply::Error(h, rc);
   }
-  // The object lock orders this write against creates, removals and recovery of the object; it
-  // is released before the sync, so the object's next writers apply their bytes meanwhile and
-  // share the sync (group commit) instead of queueing behind it.
+  // The lock is released before the sync, so the object's next writers apply their bytes
+  // meanwhile and share the sync (group commit) instead of queueing behind it.
   auto durable = std::make_shared<DurableSignal>(s.io(), 1);
-  uint32_t rc;
-  {
+  uint32_t rc = co_await OnLocalCopy(s, oid, [&]() {
     std::lock_guard lk(s.recovery().ObjectLock(oid));
-    rc = s.store().WriteNoWait(oid, h.offset(), req.data,
-                               [durable](uint32_t r) { durable->try_send(asio::error_code{}, r); });
-  }
+    return s.store().WriteNoWait(oid, h.offset(), req.data, [durable](uint32_t r) {
+      durable->try_send(asio::error_code{}, r);
+    });
+  });
   if (rc == res::kSuccess) {
     auto [ec, synced] = co_await durable->async_receive(kTuple);
     rc = ec ? res::kEio : synced;
