@@ -36,18 +36,6 @@ BlockIo DecodeBlockIo(std::span<const uint8_t> cdb) {
   return io;
 }
 
-ScsiResult BackendFailure(IoStatus st, IoKind kind) {
-  switch (st) {
-    case IoStatus::kNoSpace:
-      return CheckCondition(sense::kSpaceAllocationFailed);
-    case IoStatus::kError:
-      return CheckCondition(kind == IoKind::kRead ? sense::kUnrecoveredReadError
-                                                  : sense::kWriteError);
-    default:
-      return CheckCondition(sense::kInternalTargetFailure);
-  }
-}
-
 std::optional<uint64_t> FirstDifference(std::span<const uint8_t> a, std::span<const uint8_t> b) {
   auto [ia, ib] = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
   if (ia == a.end() && ib == b.end()) return std::nullopt;

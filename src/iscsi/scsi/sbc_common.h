@@ -1,5 +1,5 @@
 // Helpers shared by the SBC-3 handlers: decoding the LBA / transfer length of the 6/10/12/16-byte
-// CDB layouts, overflow-free range checks, and backend status → sense mapping.
+// CDB layouts and overflow-free range checks.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -29,11 +29,6 @@ inline bool InRange(uint64_t lba, uint64_t blocks, uint64_t capacity_blocks) {
 inline uint32_t ClampToU32(uint64_t v) {
   return v > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(v);
 }
-
-enum class IoKind { kRead, kWrite };
-// CHECK CONDITION for a failed backend call: MEDIUM ERROR unrecovered read / write error,
-// DATA PROTECT space allocation failed for kNoSpace, HARDWARE ERROR otherwise.
-ScsiResult BackendFailure(IoStatus st, IoKind kind);
 
 // Offset of the first byte where a and b (same length) differ.
 std::optional<uint64_t> FirstDifference(std::span<const uint8_t> a, std::span<const uint8_t> b);

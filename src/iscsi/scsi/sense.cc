@@ -58,4 +58,16 @@ ScsiResult DataIn(std::vector<uint8_t> data, size_t allocation_length) {
   return r;
 }
 
+ScsiResult BackendFailure(IoStatus st, IoKind kind) {
+  switch (st) {
+    case IoStatus::kNoSpace:
+      return CheckCondition(sense::kSpaceAllocationFailed);
+    case IoStatus::kError:
+      return CheckCondition(kind == IoKind::kRead ? sense::kUnrecoveredReadError
+                                                  : sense::kWriteError);
+    default:
+      return CheckCondition(sense::kInternalTargetFailure);
+  }
+}
+
 }  // namespace kelpie::scsi

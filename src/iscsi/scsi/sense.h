@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "iscsi/scsi/block_backend.h"
 #include "iscsi/scsi/scsi_types.h"
 
 namespace kelpie::scsi {
@@ -76,5 +77,10 @@ ScsiResult ReservationConflict();
 ScsiResult Good();
 // GOOD with parameter data cut to the allocation length.
 ScsiResult DataIn(std::vector<uint8_t> data, size_t allocation_length);
+
+enum class IoKind { kRead, kWrite };
+// CHECK CONDITION for a failed backend call: MEDIUM ERROR unrecovered read / write error,
+// DATA PROTECT space allocation failed for kNoSpace, HARDWARE ERROR otherwise.
+ScsiResult BackendFailure(IoStatus st, IoKind kind);
 
 }  // namespace kelpie::scsi

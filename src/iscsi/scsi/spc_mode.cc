@@ -168,10 +168,8 @@ ScsiResult HandleModeSelect(Request& req) {
   if (!write_cache || *write_cache == req.shared.state.write_cache) return Good();
   // Turning the cache off: what it holds becomes durable first.
   if (!*write_cache) {
-    if (IoStatus st = req.io.Flush(); st != IoStatus::kOk) {
-      return CheckCondition(st == IoStatus::kError ? sense::kWriteError
-                                                   : sense::kInternalTargetFailure);
-    }
+    if (IoStatus st = req.io.Flush(); st != IoStatus::kOk)
+      return BackendFailure(st, IoKind::kWrite);
   }
   const bool wce = *write_cache;
   const std::string& self = req.nexus_id;
