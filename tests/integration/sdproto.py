@@ -17,6 +17,7 @@ OP_LOCK_VDI = 0x12
 OP_RELEASE_VDI = 0x13
 OP_GET_VDI_INFO = 0x14
 OP_READ_VDIS = 0x15
+OP_FLUSH_VDI = 0x16
 OP_DEL_VDI = 0x17
 OP_GET_NODE_LIST = 0x82
 OP_MAKE_FS = 0x84
@@ -25,6 +26,8 @@ OP_SET_CLIENT_ID = 0xB7
 OP_LU_STATE_GET = 0xB8
 OP_LU_STATE_CAS = 0xB9
 OP_COMPARE_AND_WRITE_OBJ = 0xBA
+OP_PEER_FLUSH = 0xA9
+FLAG_WRITE_BACK = 0x4000
 
 FLAG_WRITE = 0x01
 FLAG_COW = 0x02
@@ -45,6 +48,10 @@ RES_LU_STATE_STALE = 0x8F
 
 
 def vdi_oid(vid):
+    return (1 << 63) | (vid << 32)
+
+
+def inode_oid(vid):
     return (1 << 63) | (vid << 32)
 
 

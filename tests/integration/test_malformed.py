@@ -60,6 +60,25 @@ class Malformed(KelpieTest, unittest.TestCase):
         wait_until(lambda: "unknown opcode" in self.log(), 10, "a log line for the unknown opcode")
         self.assert_still_serving()
 
+    def test_flush_requests(self):
+        """FLUSH_VDI and PEER_FLUSH (write-back): a vid list that is not whole u32s is refused, a
+        flush naming an unknown VDI (or none) succeeds doing nothing, a write-back write reads
+        back at once; the connection and everyone else are served on."""
+        bad = sdproto.Conn(self.port)
+        res, _, _ = bad.request(sdproto.OP_PEER_FLUSH, sdproto.obj_union(0), data=b"\x01\x02\x03",
+                                proto_ver=0x0A)
+        self.assertEqual(res, sdproto.RES_INVALID_PARMS)
+        for vid in (0xABCDEF, self.vid):
+            union = sdproto.obj_union(sdproto.inode_oid(vid))
+            self.assertEqual(bad.request(sdproto.OP_FLUSH_VDI, union)[0], sdproto.RES_SUCCESS)
+        self.assertEqual(bad.request(sdproto.OP_FLUSH_VDI)[0], sdproto.RES_SUCCESS)
+        self.assertEqual(bad.write_obj(self.oid, 0, b"\x43" * 512, flags=sdproto.FLAG_WRITE_BACK),
+                         0)
+        self.assertEqual(bad.read_obj(self.oid, 0, 4)[1], b"\x43" * 4)
+        self.assertEqual(bad.write_obj(self.oid, 0, b"\x42" * 512), 0)
+        bad.close()
+        self.assert_still_serving()
+
     def test_wrong_proto_ver(self):
         bad = sdproto.Conn(self.port)
         for ver in (3, 0x7F, 0xFF):
