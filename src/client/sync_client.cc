@@ -17,7 +17,8 @@
 namespace kelpie::client {
 
 SyncClient::SyncClient(const std::string& host, uint16_t port, int timeout_sec)
-    : endpoint_(fmt::format("{}:{}", host, port)) {
+    : endpoint_(host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
+                                                    : fmt::format("{}:{}", host, port)) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;

@@ -18,7 +18,9 @@
 // carries it, and the sheep refuses the request (kLuStateStale, nothing done) once any target has
 // changed LU state since; the caller reloads the state and decides again.
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "client/connection_pool.h"
+#include "client/pipelined_connection.h"
 #include "client/sync_client.h"
 #include "proto/inode.h"
 
@@ -74,6 +77,24 @@ class VdiIo {
                      LuFence fence = {});
   // Makes every write-back write of this VDI durable on every copy (FLUSH_VDI).
   uint32_t Flush(LuFence fence = {});
+
+  // The non-blocking path (kelpie-iscsi's I/O thread). When [offset, offset+len) lies in one
+  // object that the cached inode maps (a read) or that this VDI owns (a write: nothing to
+  // allocate or copy), and the shared lock is not being taken again, these send that one object
+  // request over `conn` (which must name this process as the pool does and reach the sheep
+  // named by lock_endpoint()) and return true; done(code) runs on conn's thread when it is
+  // answered. Otherwise they return false and send nothing. A code other than kSuccess leaves
+  // the rest (reload, snapshot, copy-on-write, failover) to the blocking calls above: the caller
+  // redoes the request with them. kNetwork marks the lock to be taken again first.
+  using StartDone = std::function<void(uint32_t code)>;
+  bool StartRead(PipelinedConnection& conn, uint64_t offset, std::span<uint8_t> out, LuFence fence,
+                 StartDone done);
+  bool StartWrite(PipelinedConnection& conn, uint64_t offset, std::span<const uint8_t> data,
+                  LuFence fence, bool write_back, StartDone done);
+  // Where the shared lock was last taken (a pipelined connection must go there), and a count
+  // that moves each time it is taken again (connections from before may not be a participant).
+  std::string lock_endpoint() const;
+  uint64_t lock_epoch() const { return lock_epoch_.load(); }
   // Reloads the inode (after another client changed it).
   uint32_t Reload();
   // Re-reads the inode header (size after `dog vdi resize`) without the index table.
@@ -109,6 +130,13 @@ class VdiIo {
   // stopping at the first code other than kSuccess.
   template <typename Fn>
   uint32_t ForEachPiece(uint64_t offset, uint64_t len, bool writing, Fn&& fn);
+  // The one object [offset, offset+len) lies in, for the non-blocking path: false when the range
+  // spans objects, is out of bounds, or (writing) the VDI is a snapshot.
+  bool OneObject(uint64_t offset, uint64_t len, bool writing, uint32_t* idx, uint64_t* obj_off,
+                 Snapshot* at) const;
+  // Sends one object request on the non-blocking path.
+  bool StartObjectRequest(PipelinedConnection& conn, const proto::Header& h,
+                          std::span<const uint8_t> out, std::span<uint8_t> in, StartDone done);
   uint32_t WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint8_t> data, LuFence fence,
                        bool write_back = false);
   // Makes this VDI own object idx (copy-on-write or zeros) without changing its bytes.
@@ -125,8 +153,12 @@ class VdiIo {
   proto::Inode inode_;
   uint64_t gen_ = 0;      // bumped on every reload
   std::mutex reload_mu_;  // one reload at a time
-  std::mutex relock_mu_;
-  bool relock_ = false;  // a connection failed: take the shared lock again before going on
+  std::mutex relock_mu_;  // one relock at a time
+  // A connection failed: take the shared lock again before going on.
+  std::atomic<bool> relock_{false};
+  std::atomic<uint64_t> lock_epoch_{0};
+  mutable std::mutex lock_endpoint_mu_;
+  std::string lock_endpoint_;
 };
 
 }  // namespace kelpie::client

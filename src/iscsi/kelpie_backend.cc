@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "client/connection_pool.h"
+#include "client/pipelined_connection.h"
 #include "client/vdi_io.h"
 #include "proto/constants.h"
 #include "proto/inode.h"
@@ -52,8 +53,12 @@ uint64_t Fnv1a(const std::string& s) {
 class KelpieBackend final : public scsi::BlockBackend {
  public:
   KelpieBackend(const std::vector<std::string>& sheep, const std::string& vdi,
-                const std::string& client_id)
-      : pool_(sheep, client_id), io_(pool_, vdi, "", 0, VdiIo::Mode::kShared), name_(vdi) {
+                const std::string& client_id, asio::io_context* loop)
+      : pool_(sheep, client_id),
+        io_(pool_, vdi, "", 0, VdiIo::Mode::kShared),
+        name_(vdi),
+        client_id_(client_id),
+        loop_(loop) {
     if (const uint32_t rc = io_.Open(); rc != res::kSuccess) {
       throw std::runtime_error(fmt::format("cannot open VDI {}: {}", vdi, proto::ResultText(rc)));
     }
@@ -105,6 +110,31 @@ class KelpieBackend final : public scsi::BlockBackend {
   }
   IoStatus Flush(uint64_t fence) override { return Status("flush", io_.Flush(Fence(fence))); }
 
+  bool CachedShared(scsi::SharedLoad* out) override {
+    std::lock_guard lk(cache_mu_);
+    if (!cache_) return false;
+    *out = *cache_;
+    out->cached = true;
+    return true;
+  }
+  std::optional<uint64_t> CachedSize() override {
+    std::lock_guard lk(size_mu_);
+    if (std::chrono::steady_clock::now() - last_size_check_ >= kSizeRefreshEvery) {
+      return std::nullopt;  // a worker's Size() re-reads it
+    }
+    return io_.size();
+  }
+  bool StartRead(uint64_t offset, std::span<uint8_t> out, uint64_t fence, IoDone done) override {
+    client::PipelinedConnection* conn = FastConnection();
+    return conn && io_.StartRead(*conn, offset, out, Fence(fence), Finish(std::move(done)));
+  }
+  bool StartWrite(uint64_t offset, std::span<const uint8_t> data, uint64_t fence, bool write_back,
+                  IoDone done) override {
+    client::PipelinedConnection* conn = FastConnection();
+    return conn &&
+           io_.StartWrite(*conn, offset, data, Fence(fence), write_back, Finish(std::move(done)));
+  }
+
   IoStatus CompareAndWrite(uint64_t offset, std::span<const uint8_t> compare,
                            std::span<const uint8_t> data, uint64_t* miscompare_at,
                            uint64_t fence) override {
@@ -122,14 +152,7 @@ class KelpieBackend final : public scsi::BlockBackend {
   // the fence of every data request, makes the sheep refuse a request decided on a stale copy
   // (then the cache is dropped and the command reruns on a fresh load).
   IoStatus LoadShared(bool may_cache, scsi::SharedLoad* out) override {
-    if (may_cache) {
-      std::lock_guard lk(cache_mu_);
-      if (cache_) {
-        *out = *cache_;
-        out->cached = true;
-        return IoStatus::kOk;
-      }
-    }
+    if (may_cache && CachedShared(out)) return IoStatus::kOk;
     json body = json::object();
     body["name"] = name_;
     std::string reply;
@@ -184,6 +207,40 @@ class KelpieBackend final : public scsi::BlockBackend {
     if (!cache_ || cache_->fence < load.fence) cache_ = load;
   }
 
+  // The pipelined connection of the non-blocking path: to the sheep where the shared lock was
+  // last taken, made after it was taken (a connection from before a relock may reach a sheep
+  // that no longer counts this process as a participant). One being replaced stays until its
+  // requests are answered: failing them would look like a network failure and relock again.
+  // Only on the event loop's thread; null when not there or while a relock is due.
+  client::PipelinedConnection* FastConnection() {
+    if (!loop_ || !loop_->get_executor().running_in_this_thread()) return nullptr;
+    std::erase_if(retired_, [](const auto& c) { return c->in_flight() == 0; });
+    const uint64_t epoch = io_.lock_epoch();
+    const std::string endpoint = io_.lock_endpoint();
+    if (endpoint.empty()) return nullptr;
+    if (fast_ && (fast_epoch_ != epoch || fast_->endpoint() != endpoint)) {
+      if (fast_->in_flight() > 0) retired_.push_back(std::move(fast_));
+      fast_.reset();
+    }
+    if (!fast_) {
+      fast_ = std::make_unique<client::PipelinedConnection>(loop_->get_executor(), endpoint,
+                                                            client_id_);
+      fast_epoch_ = epoch;
+    }
+    return fast_.get();
+  }
+
+  // A non-blocking I/O's code as the LU sees it: anything but success or a stale fence sends the
+  // command to a worker, which retries, reloads or reports it.
+  VdiIo::StartDone Finish(IoDone done) {
+    return [this, done = std::move(done)](uint32_t rc) {
+      if (rc == res::kSuccess) return done(IoStatus::kOk);
+      spdlog::debug("{}: non-blocking I/O answered {}: to a worker", name_, proto::ResultText(rc));
+      if (rc == res::kLuStateStale) return done(Status("non-blocking I/O", rc));
+      done(IoStatus::kError);
+    };
+  }
+
   IoStatus Status(const char* what, uint32_t rc) {
     if (rc == res::kSuccess) return IoStatus::kOk;
     if (rc == res::kNoSpace) return IoStatus::kNoSpace;
@@ -204,15 +261,23 @@ class KelpieBackend final : public scsi::BlockBackend {
   std::mutex cache_mu_;
   std::optional<scsi::SharedLoad> cache_;
   std::chrono::steady_clock::time_point last_size_check_;
+  // The non-blocking path (event loop thread only). Declared last: closed first, while the
+  // VdiIo its completions use still lives.
+  std::string client_id_;
+  asio::io_context* loop_;
+  std::unique_ptr<client::PipelinedConnection> fast_;
+  uint64_t fast_epoch_ = 0;
+  std::vector<std::unique_ptr<client::PipelinedConnection>> retired_;
 };
 
 }  // namespace
 
 std::unique_ptr<scsi::BlockBackend> OpenVdiBackend(const std::vector<std::string>& sheep,
                                                    const std::string& vdi,
-                                                   const std::string& client_id) {
+                                                   const std::string& client_id,
+                                                   asio::io_context* io) {
   try {
-    return std::make_unique<KelpieBackend>(sheep, vdi, client_id);
+    return std::make_unique<KelpieBackend>(sheep, vdi, client_id, io);
   } catch (const NetworkError& e) {
     throw std::runtime_error(e.what());
   }

@@ -121,8 +121,9 @@ int Serve(const Options& o, uint16_t port_id, const std::function<void()>& ready
   }
   for (const auto& vdi : o.exports) {
     try {
-      server.AddTarget(prefix + vdi, MakeLu(kelpie::iscsi::OpenVdiBackend(sheep, vdi, client_id),
-                                            prefix + vdi, port_id, o.io_threads));
+      server.AddTarget(prefix + vdi,
+                       MakeLu(kelpie::iscsi::OpenVdiBackend(sheep, vdi, client_id, &io),
+                              prefix + vdi, port_id, o.io_threads));
       spdlog::info("iscsi: target {}{} serves VDI {}", prefix, vdi, vdi);
     } catch (const std::exception& e) {
       const std::string why = e.what();
@@ -132,15 +133,15 @@ int Serve(const Options& o, uint16_t port_id, const std::function<void()>& ready
     }
   }
   if (o.export_all) {
-    auto resolver = [sheep, prefix, client_id, port_id, workers = o.io_threads](
+    auto resolver = [&io, sheep, prefix, client_id, port_id, workers = o.io_threads](
                         const std::string& wanted, const std::set<std::string>& known) {
       std::map<std::string, std::shared_ptr<LogicalUnit>> found;
       for (const std::string& vdi : kelpie::iscsi::ListVdis(sheep)) {
         const std::string iqn = prefix + vdi;
         if (known.count(iqn) || (!wanted.empty() && iqn != wanted)) continue;
         try {
-          found[iqn] =
-              MakeLu(kelpie::iscsi::OpenVdiBackend(sheep, vdi, client_id), iqn, port_id, workers);
+          found[iqn] = MakeLu(kelpie::iscsi::OpenVdiBackend(sheep, vdi, client_id, &io), iqn,
+                              port_id, workers);
         } catch (const std::exception& e) {
           spdlog::warn("iscsi: cannot open VDI {}: {}", vdi, e.what());
         }

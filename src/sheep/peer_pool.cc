@@ -10,7 +10,7 @@ using namespace asio::experimental::awaitable_operators;
 using asio::use_awaitable;
 
 namespace {
-constexpr size_t kMaxIdlePerPeer = 16;
+constexpr size_t kMaxIdlePerPeer = 128;
 
 // Runs op under a deadline, throwing std::runtime_error(what) when it passes. `a || b` waits for
 // one of the two to *succeed*: an op that fails at once (connection refused or reset by a peer

@@ -8,8 +8,15 @@
 // checks hold at the moment its I/O happens, and lets a backend answer LoadShared from a cache
 // (one cluster round trip per READ instead of two): a stale cache is caught at the I/O.
 // Fence 0 means "no check".
+//
+// The non-blocking path: a READ or WRITE whose checks pass on cached state may start its I/O on
+// the transport's thread (StartRead / StartWrite) instead of a worker's. A backend that cannot
+// (the range needs allocation, the cache is cold, a reconnection is pending) answers false and
+// the command takes the blocking path; so does one whose started I/O ends in anything but kOk.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -68,6 +75,23 @@ class BlockBackend {
   virtual IoStatus LoadShared(bool may_cache, SharedLoad* out) = 0;
   virtual IoStatus StoreShared(uint64_t expect_version, const std::string& state,
                                uint64_t* new_version, uint64_t* fence) = 0;
+
+  // The non-blocking path. CachedShared / CachedSize answer from the backend's cache (false /
+  // nullopt when it would have to ask the cluster). StartRead / StartWrite: as Read / Write,
+  // but they return at once (false: nothing started) and `done` runs when the I/O ends, on the
+  // thread of the backend's I/O executor, or inside the call when the backend is synchronous.
+  // The buffers must stay valid until then.
+  using IoDone = std::function<void(IoStatus)>;
+  virtual bool CachedShared(SharedLoad* /*out*/) { return false; }
+  virtual std::optional<uint64_t> CachedSize() { return std::nullopt; }
+  virtual bool StartRead(uint64_t /*offset*/, std::span<uint8_t> /*out*/, uint64_t /*fence*/,
+                         IoDone /*done*/) {
+    return false;
+  }
+  virtual bool StartWrite(uint64_t /*offset*/, std::span<const uint8_t> /*data*/,
+                          uint64_t /*fence*/, bool /*write_back*/, IoDone /*done*/) {
+    return false;
+  }
 
   // Identity: the same on every target of this LU (NAA designator and serial derive from it).
   virtual uint64_t LuIdentity() = 0;

@@ -2,6 +2,8 @@
 // block on the backend. Opcode variants (6/10/12/16-byte CDBs) share one handler that decodes
 // the CDB by its opcode.
 #pragma once
+#include <variant>
+
 #include "iscsi/scsi/command_table.h"
 
 namespace kelpie::scsi {
@@ -33,6 +35,17 @@ ScsiResult HandleWrite(Request& req);
 ScsiResult HandleVerify(Request& req);
 ScsiResult HandleWriteAndVerify(Request& req);
 ScsiResult HandleCompareAndWrite(Request& req);
+// A READ or WRITE (6/10/12/16) decoded and checked: the bytes it moves.
+struct DataTransfer {
+  bool write = false;
+  uint64_t offset = 0;      // on the medium, in bytes
+  uint64_t bytes = 0;       // read: min(EDTL, CDB length); write: whole blocks of the data-out
+  bool write_back = false;  // a write that may stay in the volatile cache (WCE=1, no FUA)
+};
+// The part of HandleRead / HandleWrite before the I/O (the LU's non-blocking path starts the
+// I/O itself): a result when the command ends without I/O (a check failed, nothing to move).
+// Sets req.scsi_length.
+std::variant<ScsiResult, DataTransfer> PlanTransfer(Request& req, bool write);
 
 // sbc_provisioning.cc: capacity, thin provisioning, cache.
 ScsiResult HandleReadCapacity10(Request& req);

@@ -29,6 +29,29 @@ uint8_t HighestBit(uint8_t bits) {
   return bit;
 }
 
+// INVALID FIELD IN CDB for the first reserved bit set in `cdb` (its table length long), if any.
+std::optional<ScsiResult> ReservedBitSet(const CommandInfo& info, std::span<const uint8_t> cdb) {
+  for (uint16_t i = 1; i < info.cdb_length; ++i) {
+    if (uint8_t reserved = cdb[i] & ~info.usage[i]) return InvalidCdbField(i, HighestBit(reserved));
+  }
+  return std::nullopt;
+}
+
+// Whether `nexus` is refused `info` by a reservation in `state` (SPC-2 RESERVE or PR).
+bool Conflicts(const SharedState& state, const std::string& nexus, const CommandInfo& info) {
+  const std::string& spc2 = state.spc2_holder;
+  return (!spc2.empty() && spc2 != nexus && !info.allowed_under_spc2_reserve) ||
+         ReservationConflicts(state, nexus, info);
+}
+
+// A command on the non-blocking path: what must live until its I/O ends.
+struct StartedCommand {
+  ScsiCommand cmd;
+  ScsiDone done;
+  std::vector<uint8_t> data_in;
+  std::optional<uint32_t> scsi_length;
+};
+
 }  // namespace
 
 struct LogicalUnit::Impl {
@@ -55,6 +78,8 @@ struct LogicalUnit::Impl {
     }
     work_ready.notify_all();
     for (auto& t : workers) t.join();
+    // Now, while the rest of the LU lives: commands the backend still has under way end here.
+    backend.reset();
   }
 
   // Runs queued work until stopping and the queue is drained.
@@ -72,12 +97,96 @@ struct LogicalUnit::Impl {
     }
   }
 
-  void Submit(std::function<void()> job) {
+  // False (job dropped) once the LU is stopping.
+  bool Submit(std::function<void()> job) {
     {
       std::lock_guard lock(mu);
+      if (stopping) return false;
       work.push_back(std::move(job));
     }
     work_ready.notify_one();
+    return true;
+  }
+
+  void RunOnWorker(ScsiCommand cmd, ScsiDone done) {
+    auto job = [this, cmd = std::move(cmd), done = std::move(done)]() mutable {
+      ScsiResult result;
+      try {
+        result = Run(cmd);
+      } catch (const std::exception& e) {
+        spdlog::warn("scsi: command {:#04x} failed: {}", cmd.cdb.empty() ? 0 : cmd.cdb[0],
+                     e.what());
+        result = CheckCondition(sense::kInternalTargetFailure);
+      }
+      done(std::move(result));
+    };
+    if (!Submit(std::move(job))) done(CheckCondition(sense::kInternalTargetFailure));
+  }
+
+  // The non-blocking path for READ and WRITE (block_backend.h): RunPass's checks on the
+  // backend's cached state and size, then the I/O started on the caller's thread. Anything else
+  // (a unit attention or capacity change to report, a reservation, an error to answer, a range
+  // the backend cannot start) is left to the worker path, which decides it afresh; so is every
+  // started I/O that does not end in kOk. Takes cmd and done only when it returns true.
+  bool TryStart(ScsiCommand& cmd, ScsiDone& done) {
+    try {
+      return TryStartOrThrow(cmd, done);
+    } catch (const std::exception& e) {  // e.g. unreadable shared state: the worker reports it
+      spdlog::debug("scsi: non-blocking path declined: {}", e.what());
+      return false;
+    }
+  }
+
+  bool TryStartOrThrow(ScsiCommand& cmd, ScsiDone& done) {
+    if (cmd.cdb.empty() || cmd.lun != 0) return false;
+    const CommandInfo* info = FindCommand(cmd.cdb[0], 0);
+    if (!info || (info->handler != HandleRead && info->handler != HandleWrite) ||
+        cmd.cdb.size() < info->cdb_length) {
+      return false;
+    }
+    const std::span<const uint8_t> cdb(cmd.cdb.data(), info->cdb_length);
+    if (ReservedBitSet(*info, cdb)) return false;
+    const std::optional<uint64_t> capacity = backend->CachedSize();
+    SharedLoad load;
+    if (!capacity || *capacity != last_seen_size.load() || !backend->CachedShared(&load)) {
+      return false;
+    }
+    SharedSnapshot shared{ParseSharedState(load.state), load.version, load.fence, true};
+    const std::string nexus_id = cmd.nexus.Id();
+    if (shared.state.HasUnitAttention(nexus_id) || Conflicts(shared.state, nexus_id, *info)) {
+      return false;
+    }
+    CommandIo unused(*backend, shared);
+    Request req{cmd, cdb, *backend, unused, cfg, shared, *capacity, nexus_id, std::nullopt};
+    auto plan = PlanTransfer(req, info->handler == HandleWrite);
+    const DataTransfer* t = std::get_if<DataTransfer>(&plan);
+    if (!t) return false;
+
+    auto op = std::make_shared<StartedCommand>(
+        StartedCommand{std::move(cmd), std::move(done), {}, req.scsi_length});
+    auto finish = [this, op](IoStatus st) {
+      if (st != IoStatus::kOk) {
+        RunOnWorker(std::move(op->cmd), std::move(op->done));
+        return;
+      }
+      ScsiResult result;
+      result.data_in = std::move(op->data_in);
+      result.scsi_length = op->scsi_length;
+      op->done(std::move(result));
+    };
+    bool started;
+    if (t->write) {
+      started = backend->StartWrite(t->offset, std::span(op->cmd.data_out).first(t->bytes),
+                                    shared.fence, t->write_back, std::move(finish));
+    } else {
+      op->data_in.resize(t->bytes);
+      started = backend->StartRead(t->offset, op->data_in, shared.fence, std::move(finish));
+    }
+    if (!started) {
+      cmd = std::move(op->cmd);
+      done = std::move(op->done);
+    }
+    return started;
   }
 
   ScsiResult Run(const ScsiCommand& cmd) {
@@ -103,12 +212,9 @@ struct LogicalUnit::Impl {
                    info->cdb_length);
     }
     std::copy_n(cmd.cdb.begin(), std::min<size_t>(cmd.cdb.size(), info->cdb_length), cdb.begin());
-    for (uint16_t i = 1; i < info->cdb_length; ++i) {
-      if (uint8_t reserved = cdb[i] & ~info->usage[i])
-        return InvalidCdbField(i, HighestBit(reserved));
-    }
-
     std::span<const uint8_t> cdb_view(cdb.data(), info->cdb_length);
+    if (auto invalid = ReservedBitSet(*info, cdb_view)) return *invalid;
+
     // The first pass may decide on the backend's cached shared state; the fences of its I/O tell
     // whether that state was current. When it was not (or nothing checked it), the command runs
     // again on freshly loaded state (what the stale pass already did is the same I/O again).
@@ -144,9 +250,7 @@ struct LogicalUnit::Impl {
         if (st != IoStatus::kOk) return CheckCondition(sense::kInternalTargetFailure);
         if (pending) return CheckCondition(*pending);
       }
-      const std::string& spc2 = shared.state.spc2_holder;
-      if ((!spc2.empty() && spc2 != nexus_id && !info.allowed_under_spc2_reserve) ||
-          ReservationConflicts(shared.state, nexus_id, info)) {
+      if (Conflicts(shared.state, nexus_id, info)) {
         if (shared.cached) return std::nullopt;  // decide that on current state
         return ReservationConflict();
       }
@@ -207,17 +311,8 @@ LogicalUnit::LogicalUnit(std::unique_ptr<BlockBackend> backend, LuConfig cfg)
 LogicalUnit::~LogicalUnit() = default;
 
 void LogicalUnit::Execute(ScsiCommand cmd, ScsiDone done) {
-  Impl* impl = impl_.get();
-  impl->Submit([impl, cmd = std::move(cmd), done = std::move(done)]() mutable {
-    ScsiResult result;
-    try {
-      result = impl->Run(cmd);
-    } catch (const std::exception& e) {
-      spdlog::warn("scsi: command {:#04x} failed: {}", cmd.cdb.empty() ? 0 : cmd.cdb[0], e.what());
-      result = CheckCondition(sense::kInternalTargetFailure);
-    }
-    done(std::move(result));
-  });
+  if (impl_->TryStart(cmd, done)) return;
+  impl_->RunOnWorker(std::move(cmd), std::move(done));
 }
 
 void LogicalUnit::NexusLogin(const Nexus& n) {

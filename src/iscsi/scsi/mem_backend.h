@@ -29,6 +29,9 @@ class MemStore final : public BlockBackend {
   void InjectFailures(int count, IoStatus st);
   uint64_t load_shared_calls() const { return load_shared_calls_.load(); }
   uint64_t store_shared_calls() const { return store_shared_calls_.load(); }
+  // READs and WRITEs started on the non-blocking path (StartRead / StartWrite), by any backend.
+  uint64_t started_calls() const { return started_calls_.load(); }
+  void CountStarted() { ++started_calls_; }
   size_t allocated_chunks() const;
   // Writes acknowledged as durable (write_back = false), and write-back writes not yet covered by
   // a Flush (the LU's volatile cache, as tests see it).
@@ -76,7 +79,7 @@ class MemStore final : public BlockBackend {
   int failures_left_ = 0;
   IoStatus failure_ = IoStatus::kOk;
 
-  std::atomic<uint64_t> load_shared_calls_{0}, store_shared_calls_{0};
+  std::atomic<uint64_t> load_shared_calls_{0}, store_shared_calls_{0}, started_calls_{0};
   std::atomic<uint64_t> durable_writes_{0}, unflushed_writes_{0};
 };
 

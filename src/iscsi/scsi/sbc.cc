@@ -51,38 +51,51 @@ ScsiResult CompareWithMedium(Request& req, const BlockIo& io, std::span<const ui
 
 // write_back: the write may stay in the LU's volatile write cache (acknowledged on every copy,
 // durable at the next SYNCHRONIZE CACHE); otherwise it is durable before GOOD.
-ScsiResult WriteData(Request& req, const BlockIo& io, std::span<const uint8_t> data,
+ScsiResult WriteData(Request& req, uint64_t offset, std::span<const uint8_t> data,
                      bool write_back = false) {
   if (data.empty()) return Good();
-  IoStatus st = req.io.Write(io.lba * req.cfg.block_size, data, write_back);
+  IoStatus st = req.io.Write(offset, data, write_back);
   return st == IoStatus::kOk ? Good() : BackendFailure(st, IoKind::kWrite);
 }
 
 }  // namespace
 
-ScsiResult HandleRead(Request& req) {
+std::variant<ScsiResult, DataTransfer> PlanTransfer(Request& req, bool write) {
   const BlockIo io = DecodeBlockIo(req.cdb);
   const uint64_t length = uint64_t{io.blocks} * req.cfg.block_size;
-  if (auto error = CheckBlockIo(req, io, length)) return *error;
-  // A READ sent with only the W flag transfers nothing back.
-  const uint64_t bytes =
-      (req.cmd.write && !req.cmd.read) ? 0 : std::min<uint64_t>(req.cmd.edtl, length);
-  ScsiResult result;
-  result.data_in.resize(bytes);
-  if (bytes) {
-    IoStatus st = req.io.Read(io.lba * req.cfg.block_size, result.data_in);
-    if (st != IoStatus::kOk) return BackendFailure(st, IoKind::kRead);
+  if (auto error = CheckBlockIo(req, io, length)) return std::move(*error);
+  DataTransfer t;
+  t.write = write;
+  t.offset = io.lba * req.cfg.block_size;
+  if (t.write) {
+    t.bytes = WholeBlocksOfData(req, io).size();
+    // With the write cache enabled (WCE) a write is acknowledged once it is on every copy and
+    // made durable by SYNCHRONIZE CACHE; FUA asks for it durable before GOOD.
+    t.write_back = req.shared.state.write_cache && !io.fua;
+  } else {
+    // A READ sent with only the W flag transfers nothing back.
+    t.bytes = (req.cmd.write && !req.cmd.read) ? 0 : std::min<uint64_t>(req.cmd.edtl, length);
   }
+  if (t.bytes == 0) return Good();
+  return t;
+}
+
+ScsiResult HandleRead(Request& req) {
+  auto plan = PlanTransfer(req, false);
+  if (auto* done = std::get_if<ScsiResult>(&plan)) return std::move(*done);
+  const DataTransfer& t = std::get<DataTransfer>(plan);
+  ScsiResult result;
+  result.data_in.resize(t.bytes);
+  IoStatus st = req.io.Read(t.offset, result.data_in);
+  if (st != IoStatus::kOk) return BackendFailure(st, IoKind::kRead);
   return result;
 }
 
 ScsiResult HandleWrite(Request& req) {
-  const BlockIo io = DecodeBlockIo(req.cdb);
-  if (auto error = CheckBlockIo(req, io, uint64_t{io.blocks} * req.cfg.block_size)) return *error;
-  // With the write cache enabled (WCE) a write is acknowledged once it is on every copy and
-  // made durable by SYNCHRONIZE CACHE; FUA asks for it durable before GOOD.
-  const bool write_back = req.shared.state.write_cache && !io.fua;
-  return WriteData(req, io, WholeBlocksOfData(req, io), write_back);
+  auto plan = PlanTransfer(req, true);
+  if (auto* done = std::get_if<ScsiResult>(&plan)) return std::move(*done);
+  const DataTransfer& t = std::get<DataTransfer>(plan);
+  return WriteData(req, t.offset, std::span(req.cmd.data_out).first(t.bytes), t.write_back);
 }
 
 ScsiResult HandleVerify(Request& req) {
@@ -102,7 +115,7 @@ ScsiResult HandleWriteAndVerify(Request& req) {
   const BlockIo io = DecodeBlockIo(req.cdb);
   if (auto error = CheckBlockIo(req, io, uint64_t{io.blocks} * req.cfg.block_size)) return *error;
   const auto data = WholeBlocksOfData(req, io);
-  ScsiResult written = WriteData(req, io, data);
+  ScsiResult written = WriteData(req, io.lba * req.cfg.block_size, data);
   if (written.status != status::kGood || !(req.cdb[1] & kBytchk) || data.empty()) return written;
   return CompareWithMedium(req, io, data);
 }

@@ -277,17 +277,65 @@ TEST_F(ScsiIoTest, UnmapAndLbaStatus) {
 }
 
 TEST_F(ScsiIoTest, BackendErrorsMapToSense) {
-  store->InjectFailures(1, IoStatus::kError);
-  EXPECT_EQ(SenseOf(RunIn(*lu, n, Cdb10(0x28, 0, 1), kBs)), 0x031100u);
-  store->InjectFailures(1, IoStatus::kError);
-  EXPECT_EQ(SenseOf(RunOut(*lu, n, Cdb10(0x2A, 0, 1), Pattern(1, 0))), 0x030C00u);
-  store->InjectFailures(1, IoStatus::kNoSpace);
-  EXPECT_EQ(SenseOf(RunOut(*lu, n, Cdb10(0x2A, 0, 1), Pattern(1, 0))), 0x072707u);
+  // Failures that last (the non-blocking path's attempt, then the worker's) are reported.
+  const auto failing = [&](IoStatus st, auto run) {
+    store->InjectFailures(2, st);
+    const uint32_t sense = SenseOf(run());
+    store->InjectFailures(0, IoStatus::kOk);
+    return sense;
+  };
+  EXPECT_EQ(failing(IoStatus::kError, [&] { return RunIn(*lu, n, Cdb10(0x28, 0, 1), kBs); }),
+            0x031100u);
+  EXPECT_EQ(
+      failing(IoStatus::kError, [&] { return RunOut(*lu, n, Cdb10(0x2A, 0, 1), Pattern(1, 0)); }),
+      0x030C00u);
+  EXPECT_EQ(
+      failing(IoStatus::kNoSpace, [&] { return RunOut(*lu, n, Cdb10(0x2A, 0, 1), Pattern(1, 0)); }),
+      0x072707u);
   store->InjectFailures(1, IoStatus::kError);
   EXPECT_EQ(SenseOf(RunNoData(*lu, n, Cdb10(0x35, 0, 0))), 0x030C00u);
   EXPECT_EQ(RunNoData(*lu, n, Cdb10(0x35, 0, 0)).status, status::kGood);
   EXPECT_EQ(RunNoData(*lu, n, Cdb16(0x90, kBlocks - 1, 1)).status, status::kGood);
   EXPECT_EQ(SenseOf(RunNoData(*lu, n, Cdb16(0x91, kBlocks, 1))), 0x052100u);
+}
+
+// Plain READs and WRITEs start on the non-blocking path once the shared state is cached; a
+// command with a unit attention to report, or one a reservation refuses, does not.
+TEST_F(ScsiIoTest, NonBlockingPathTakesOnlyPlainReadsAndWrites) {
+  WriteBlocks(0, Pattern(4, 1));
+  uint64_t started = store->started_calls();
+  WriteBlocks(8, Pattern(2, 2));
+  EXPECT_EQ(ReadBlocks(8, 2), Pattern(2, 2));
+  EXPECT_EQ(RunIn(*lu, n, Cdb10(0x28, 0, 4), 4 * kBs).data_in, Pattern(4, 1));
+  EXPECT_EQ(store->started_calls(), started + 3);
+
+  // A login queues POWER ON OCCURRED for the nexus: reported by a worker, not started.
+  lu->NexusLogin(n);
+  started = store->started_calls();
+  EXPECT_EQ(SenseOf(RunIn(*lu, n, Cdb10(0x28, 0, 1), kBs)), 0x062900u);
+  EXPECT_EQ(store->started_calls(), started);
+  EXPECT_EQ(ReadBlocks(0, 1), Pattern(1, 1));
+  EXPECT_EQ(store->started_calls(), started + 1);
+
+  // Another nexus holds RESERVE(6): this one's READ conflicts (a worker decides it on fresh
+  // state), without starting any I/O.
+  const Nexus other = MakeNexus("iqn.test:other");
+  DrainUnitAttentions(*lu, other);
+  ASSERT_EQ(RunNoData(*lu, other, {0x16, 0, 0, 0, 0, 0}).status, status::kGood);
+  started = store->started_calls();
+  EXPECT_EQ(RunIn(*lu, n, Cdb10(0x28, 0, 1), kBs).status, status::kReservationConflict);
+  EXPECT_EQ(store->started_calls(), started);
+}
+
+// A READ or WRITE whose non-blocking I/O fails once is redone by a worker (which retries,
+// reloads or reports): one failure is not the command's.
+TEST_F(ScsiIoTest, NonBlockingFailureIsRetriedByAWorker) {
+  WriteBlocks(0, Pattern(1, 3));  // warms the shared-state cache: the next commands start fast
+  store->InjectFailures(1, IoStatus::kError);
+  EXPECT_EQ(RunOut(*lu, n, Cdb10(0x2A, 1, 1), Pattern(1, 9)).status, status::kGood);
+  store->InjectFailures(1, IoStatus::kError);
+  EXPECT_EQ(ReadBlocks(1, 1), Pattern(1, 9));
+  EXPECT_EQ(ReadBlocks(0, 1), Pattern(1, 3));
 }
 
 }  // namespace
