@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   app.add_option("-l,--log", log_spec, "log options: dir=DIR,level=LEVEL");
   app.add_option("-V,--vnodes", o.vnodes, "virtual nodes on the ring (default 128)")
       ->check(CLI::Range(1, 65535));
-  app.add_option("-t,--threads", o.threads, "request threads (default 4)")
+  app.add_option("-t,--threads", o.threads, "request threads (default: half the CPUs, at least 1)")
       ->check(CLI::Range(1, 64));
   app.add_option("--metrics", o.metrics, "serve Prometheus metrics at http://ADDR:PORT/metrics");
   app.set_config("--config", "", "read options from a TOML/INI file (the command line wins)");

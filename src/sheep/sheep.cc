@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio/experimental/concurrent_channel.hpp>
 #include <chrono>
 #include <random>
@@ -276,6 +277,8 @@ int Sheep::Run() {
   spdlog::info("sheep {} stopped", self_.id());
   return 0;
 }
+
+int Options::DefaultThreads() { return std::max(1, int(std::thread::hardware_concurrency() / 2)); }
 
 bool Sheep::TryBusy(uint64_t oid) {
   std::lock_guard lk(busy_mu_);
