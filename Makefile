@@ -32,6 +32,8 @@ asan: deps
 	cmake -S . -B $(BUILD)-asan -G Ninja -DKELPIE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure --timeout 1200 -L unit
+	# The client library's asynchronous connection against real (sanitized) sheep.
+	cd $(BUILD)-asan && ctest --output-on-failure -R '^integration\.client_vdi_io_shared$$'
 
 # libFuzzer targets (tests/fuzz) in their own clang-14 tree with ASan/UBSan, each run for
 # FUZZ_SECONDS from its seed corpus; CI runs them for CI_FUZZ_SECONDS each.

@@ -163,7 +163,7 @@ struct PipelinedConnection::Link : std::enable_shared_from_this<Link> {
     // Counted in flight (and failed with the others) until its data is in.
     const std::span<uint8_t> in = it->second.in;
     const size_t have = std::min<size_t>(rlen - rpos, rsp->data_length);
-    std::memcpy(in.data(), rbuf.data() + rpos, have);
+    if (have > 0) std::memcpy(in.data(), rbuf.data() + rpos, have);  // a write's reply: no data
     rpos += have;
     if (rpos == rlen) rpos = rlen = 0;
     if (have < rsp->data_length) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -63,6 +64,7 @@ class TwoSheep : public ::testing::Test {
       const pid_t pid = ::fork();
       ASSERT_GE(pid, 0);
       if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // gone with the test, even if it crashes
         ::execl(sheep.c_str(), "sheep", "-f", "-p", port.c_str(), "-z", zone.c_str(), "-c",
                 cluster.c_str(), data.c_str(), static_cast<char*>(nullptr));
         _exit(127);
