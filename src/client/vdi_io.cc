@@ -172,16 +172,20 @@ uint32_t VdiIo::CheckFresh(SyncClient& c, uint32_t vid, LuFence fence) {
   return c.ReadObj(proto::VidToInodeOid(vid), 0, 1, probe, Tag(fence));
 }
 
+uint32_t VdiIo::CheckRange(uint64_t offset, uint64_t len, bool writing, uint64_t* obj_size) const {
+  std::shared_lock lk(mu_);
+  if (writing && inode_.is_snapshot()) return res::kReadonly;
+  *obj_size = inode_.object_size();
+  if (offset + len > inode_.vdi_size || offset + len < offset) return res::kInvalidParms;
+  return res::kSuccess;
+}
+
 template <typename Fn>
 uint32_t VdiIo::ForEachPiece(uint64_t offset, uint64_t len, bool writing, Fn&& fn) {
-  uint64_t obj_size, vdi_size;
-  {
-    std::shared_lock lk(mu_);
-    if (writing && inode_.is_snapshot()) return res::kReadonly;
-    obj_size = inode_.object_size();
-    vdi_size = inode_.vdi_size;
+  uint64_t obj_size;
+  if (const uint32_t rc = CheckRange(offset, len, writing, &obj_size); rc != res::kSuccess) {
+    return rc;
   }
-  if (offset + len > vdi_size || offset + len < offset) return res::kInvalidParms;
   uint64_t done = 0;
   while (done < len) {
     const uint64_t pos = offset + done;
@@ -243,8 +247,7 @@ uint32_t VdiIo::WriteObject(uint32_t idx, uint64_t obj_off, std::span<const uint
       if (at.owner == at.vid) {
         // Only overwrites are write-back: a create (allocation, copy-on-write) is durable
         // before the inode records it.
-        const uint16_t flags = uint16_t(io_flags() | (write_back ? proto::flag::kWriteBack : 0));
-        return c.WriteObj(oid, obj_off, data, false, 0, ObjTag(flags, fence));
+        return c.WriteObj(oid, obj_off, data, false, 0, Tag(fence, write_back));
       }
       const uint64_t cow = at.owner != 0 ? proto::VidToDataOid(at.owner, idx) : 0;
       // The inode update that follows is not fenced: once the object is written, recording
@@ -398,15 +401,12 @@ namespace kelpie::client {
 
 bool VdiIo::OneObject(uint64_t offset, uint64_t len, bool writing, uint32_t* idx, uint64_t* obj_off,
                       Snapshot* at) const {
-  std::shared_lock lk(mu_);
-  if (writing && inode_.is_snapshot()) return false;
-  const uint64_t obj_size = inode_.object_size();
-  if (len == 0 || offset + len > inode_.vdi_size || offset + len < offset) return false;
+  uint64_t obj_size;
+  if (len == 0 || CheckRange(offset, len, writing, &obj_size) != res::kSuccess) return false;
   if (offset / obj_size != (offset + len - 1) / obj_size) return false;
   *idx = uint32_t(offset / obj_size);
   *obj_off = offset % obj_size;
-  const uint32_t owner = *idx < inode_.data_vdi_id.size() ? inode_.data_vdi_id[*idx] : 0;
-  *at = Snapshot{inode_.vdi_id, owner, gen_};
+  *at = At(*idx);
   return true;
 }
 
@@ -450,7 +450,7 @@ bool VdiIo::StartWrite(PipelinedConnection& conn, uint64_t offset, std::span<con
   }
   proto::Header h;
   h.opcode = proto::op::kWriteObj;
-  ObjTag(uint16_t(io_flags() | (write_back ? proto::flag::kWriteBack : 0)), fence).ApplyTo(h);
+  Tag(fence, write_back).ApplyTo(h);
   h.set_oid(proto::VidToDataOid(at.vid, idx));
   h.set_offset(uint32_t(obj_off));
   return StartObjectRequest(conn, h, data, {}, std::move(done));

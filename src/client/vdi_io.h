@@ -124,12 +124,18 @@ class VdiIo {
   uint32_t Refresh(uint64_t seen, bool follow_name);
   uint32_t CheckFresh(SyncClient& c, uint32_t vid, LuFence fence);
   uint16_t io_flags() const;
-  ObjTag Tag(LuFence fence) const { return ObjTag(io_flags(), fence); }
+  // write_back: an overwrite the sheep may acknowledge before it is durable (WRITE_BACK).
+  ObjTag Tag(LuFence fence, bool write_back = false) const {
+    return ObjTag(uint16_t(io_flags() | (write_back ? proto::flag::kWriteBack : 0)), fence);
+  }
   // Checks [offset, offset+len) against the VDI (writing: not a snapshot) and calls
   // fn(idx, offset in object, bytes done before, length, whole object) per object it spans,
   // stopping at the first code other than kSuccess.
   template <typename Fn>
   uint32_t ForEachPiece(uint64_t offset, uint64_t len, bool writing, Fn&& fn);
+  // Whether [offset, offset+len) may be read or (writing) written: kReadonly on a snapshot,
+  // kInvalidParms past the end; *obj_size the VDI's object size.
+  uint32_t CheckRange(uint64_t offset, uint64_t len, bool writing, uint64_t* obj_size) const;
   // The one object [offset, offset+len) lies in, for the non-blocking path: false when the range
   // spans objects, is out of bounds, or (writing) the VDI is a snapshot.
   bool OneObject(uint64_t offset, uint64_t len, bool writing, uint32_t* idx, uint64_t* obj_off,

@@ -110,13 +110,7 @@ class KelpieBackend final : public scsi::BlockBackend {
   }
   IoStatus Flush(uint64_t fence) override { return Status("flush", io_.Flush(Fence(fence))); }
 
-  bool CachedShared(scsi::SharedLoad* out) override {
-    std::lock_guard lk(cache_mu_);
-    if (!cache_) return false;
-    *out = *cache_;
-    out->cached = true;
-    return true;
-  }
+  bool CachedShared(scsi::SharedLoad* out) override { return cache_.Get(out); }
   std::optional<uint64_t> CachedSize() override {
     std::lock_guard lk(size_mu_);
     if (std::chrono::steady_clock::now() - last_size_check_ >= kSizeRefreshEvery) {
@@ -166,7 +160,7 @@ class KelpieBackend final : public scsi::BlockBackend {
       spdlog::error("{}: bad shared state reply: {}", name_, e.what());
       return IoStatus::kError;
     }
-    Remember(*out);
+    cache_.Remember(*out);
     return IoStatus::kOk;
   }
 
@@ -188,7 +182,7 @@ class KelpieBackend final : public scsi::BlockBackend {
       spdlog::error("{}: bad shared state reply: {}", name_, e.what());
       return IoStatus::kError;
     }
-    Remember(scsi::SharedLoad{state, *new_version, *fence, false});
+    cache_.Remember(scsi::SharedLoad{state, *new_version, *fence, false});
     return IoStatus::kOk;
   }
 
@@ -200,11 +194,6 @@ class KelpieBackend final : public scsi::BlockBackend {
   static client::LuFence Fence(uint64_t fence) {
     if (fence == 0) return std::nullopt;
     return uint32_t(fence - 1);
-  }
-
-  void Remember(const scsi::SharedLoad& load) {
-    std::lock_guard lk(cache_mu_);
-    if (!cache_ || cache_->fence < load.fence) cache_ = load;
   }
 
   // The pipelined connection of the non-blocking path: to the sheep where the shared lock was
@@ -245,8 +234,7 @@ class KelpieBackend final : public scsi::BlockBackend {
     if (rc == res::kSuccess) return IoStatus::kOk;
     if (rc == res::kNoSpace) return IoStatus::kNoSpace;
     if (rc == res::kLuStateStale) {
-      std::lock_guard lk(cache_mu_);
-      cache_.reset();
+      cache_.Drop();
       return IoStatus::kStale;
     }
     spdlog::error("{}: {} failed: {}", name_, what, proto::ResultText(rc));
@@ -258,8 +246,7 @@ class KelpieBackend final : public scsi::BlockBackend {
   std::string name_;
   uint64_t identity_ = 0;
   std::mutex size_mu_;
-  std::mutex cache_mu_;
-  std::optional<scsi::SharedLoad> cache_;
+  scsi::SharedLoadCache cache_;
   std::chrono::steady_clock::time_point last_size_check_;
   // The non-blocking path (event loop thread only). Declared last: closed first, while the
   // VdiIo its completions use still lives.

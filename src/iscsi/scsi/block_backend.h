@@ -16,6 +16,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,6 +37,33 @@ struct SharedLoad {
   uint64_t version = 0;
   uint64_t fence = 0;
   bool cached = false;  // answered from the backend's cache: may be stale until a fence checks it
+};
+
+// The shared-state cache a backend keeps (thread-safe): it answers LoadShared(may_cache) and
+// CachedShared, a load with a newer fence replaces an older one, and a data call refused as
+// stale drops it.
+class SharedLoadCache {
+ public:
+  // The cached load, marked cached; false when there is none.
+  bool Get(SharedLoad* out) const {
+    std::lock_guard lk(mu_);
+    if (!load_) return false;
+    *out = *load_;
+    out->cached = true;
+    return true;
+  }
+  void Remember(const SharedLoad& load) {
+    std::lock_guard lk(mu_);
+    if (!load_ || load_->fence < load.fence) load_ = load;
+  }
+  void Drop() {
+    std::lock_guard lk(mu_);
+    load_.reset();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::optional<SharedLoad> load_;
 };
 
 class BlockBackend {

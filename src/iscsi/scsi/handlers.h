@@ -37,7 +37,6 @@ ScsiResult HandleWriteAndVerify(Request& req);
 ScsiResult HandleCompareAndWrite(Request& req);
 // A READ or WRITE (6/10/12/16) decoded and checked: the bytes it moves.
 struct DataTransfer {
-  bool write = false;
   uint64_t offset = 0;      // on the medium, in bytes
   uint64_t bytes = 0;       // read: min(EDTL, CDB length); write: whole blocks of the data-out
   bool write_back = false;  // a write that may stay in the volatile cache (WCE=1, no FUA)

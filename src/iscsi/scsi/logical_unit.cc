@@ -151,14 +151,15 @@ struct LogicalUnit::Impl {
     if (!capacity || *capacity != last_seen_size.load() || !backend->CachedShared(&load)) {
       return false;
     }
-    SharedSnapshot shared{ParseSharedState(load.state), load.version, load.fence, true};
+    SharedSnapshot shared = ToSnapshot(load);
     const std::string nexus_id = cmd.nexus.Id();
     if (shared.state.HasUnitAttention(nexus_id) || Conflicts(shared.state, nexus_id, *info)) {
       return false;
     }
     CommandIo unused(*backend, shared);
     Request req{cmd, cdb, *backend, unused, cfg, shared, *capacity, nexus_id, std::nullopt};
-    auto plan = PlanTransfer(req, info->handler == HandleWrite);
+    const bool write = info->handler == HandleWrite;
+    auto plan = PlanTransfer(req, write);
     const DataTransfer* t = std::get_if<DataTransfer>(&plan);
     if (!t) return false;
 
@@ -175,7 +176,7 @@ struct LogicalUnit::Impl {
       op->done(std::move(result));
     };
     bool started;
-    if (t->write) {
+    if (write) {
       started = backend->StartWrite(t->offset, std::span(op->cmd.data_out).first(t->bytes),
                                     shared.fence, t->write_back, std::move(finish));
     } else {

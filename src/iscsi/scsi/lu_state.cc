@@ -175,14 +175,15 @@ SharedState ParseSharedState(const std::string& text) {
   return s;
 }
 
+SharedSnapshot ToSnapshot(const SharedLoad& load) {
+  return SharedSnapshot{ParseSharedState(load.state), load.version, load.fence, load.cached};
+}
+
 IoStatus LoadSharedSnapshot(BlockBackend& backend, SharedSnapshot* snapshot, bool may_cache) {
   SharedLoad load;
   IoStatus st = backend.LoadShared(may_cache, &load);
   if (st != IoStatus::kOk) return st;
-  snapshot->state = ParseSharedState(load.state);
-  snapshot->version = load.version;
-  snapshot->fence = load.fence;
-  snapshot->cached = load.cached;
+  *snapshot = ToSnapshot(load);
   return IoStatus::kOk;
 }
 

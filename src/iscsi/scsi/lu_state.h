@@ -98,6 +98,9 @@ struct SharedSnapshot {
   bool cached = false;  // from the backend's cache: not known to be current until a fence holds
 };
 
+// The parsed form of a backend's load (ParseSharedState may throw on an unreadable state).
+SharedSnapshot ToSnapshot(const SharedLoad& load);
+
 // may_cache: the backend may answer from its cache (see BlockBackend).
 IoStatus LoadSharedSnapshot(BlockBackend& backend, SharedSnapshot* snapshot,
                             bool may_cache = false);

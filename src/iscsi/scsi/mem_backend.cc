@@ -39,13 +39,7 @@ class MemBackend final : public BlockBackend {
     return Seen(store_->MapStatus(offset, len, mapped, run, fence));
   }
   // The non-blocking path, done synchronously: the LU's fast path runs in every test.
-  bool CachedShared(SharedLoad* out) override {
-    std::lock_guard lk(cache_mu_);
-    if (!cache_) return false;
-    *out = *cache_;
-    out->cached = true;
-    return true;
-  }
+  bool CachedShared(SharedLoad* out) override { return cache_.Get(out); }
   std::optional<uint64_t> CachedSize() override { return store_->Size(); }
   bool StartRead(uint64_t offset, std::span<uint8_t> out, uint64_t fence, IoDone done) override {
     store_->CountStarted();
@@ -61,13 +55,13 @@ class MemBackend final : public BlockBackend {
   IoStatus LoadShared(bool may_cache, SharedLoad* out) override {
     if (may_cache && CachedShared(out)) return IoStatus::kOk;
     IoStatus st = store_->LoadShared(false, out);
-    if (st == IoStatus::kOk) Remember(*out);
+    if (st == IoStatus::kOk) cache_.Remember(*out);
     return st;
   }
   IoStatus StoreShared(uint64_t expect_version, const std::string& state, uint64_t* new_version,
                        uint64_t* fence) override {
     IoStatus st = store_->StoreShared(expect_version, state, new_version, fence);
-    if (st == IoStatus::kOk) Remember(SharedLoad{state, *new_version, *fence, false});
+    if (st == IoStatus::kOk) cache_.Remember(SharedLoad{state, *new_version, *fence, false});
     return st;
   }
   uint64_t LuIdentity() override { return store_->LuIdentity(); }
@@ -75,20 +69,12 @@ class MemBackend final : public BlockBackend {
 
  private:
   IoStatus Seen(IoStatus st) {
-    if (st == IoStatus::kStale) {
-      std::lock_guard lk(cache_mu_);
-      cache_.reset();
-    }
+    if (st == IoStatus::kStale) cache_.Drop();
     return st;
-  }
-  void Remember(const SharedLoad& load) {
-    std::lock_guard lk(cache_mu_);
-    if (!cache_ || cache_->fence < load.fence) cache_ = load;
   }
 
   std::shared_ptr<MemStore> store_;
-  std::mutex cache_mu_;
-  std::optional<SharedLoad> cache_;
+  SharedLoadCache cache_;
 };
 
 }  // namespace

@@ -65,9 +65,8 @@ std::variant<ScsiResult, DataTransfer> PlanTransfer(Request& req, bool write) {
   const uint64_t length = uint64_t{io.blocks} * req.cfg.block_size;
   if (auto error = CheckBlockIo(req, io, length)) return std::move(*error);
   DataTransfer t;
-  t.write = write;
   t.offset = io.lba * req.cfg.block_size;
-  if (t.write) {
+  if (write) {
     t.bytes = WholeBlocksOfData(req, io).size();
     // With the write cache enabled (WCE) a write is acknowledged once it is on every copy and
     // made durable by SYNCHRONIZE CACHE; FUA asks for it durable before GOOD.
