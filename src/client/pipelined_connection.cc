@@ -126,13 +126,11 @@ struct PipelinedConnection::Link : std::enable_shared_from_this<Link> {
         rlen -= rpos;
         rpos = 0;
       }
-      // Wait for readability, then take all there is: no read attempt that finds nothing.
-      auto [wec] = co_await socket.async_wait(tcp::socket::wait_read, kTuple);
+      // Take all there is: a reply already queued costs no trip through the reactor (async_wait
+      // would re-arm epoll each time, a syscall, and go through the reactor even then).
+      auto [ec, got] = co_await socket.async_read_some(
+          asio::buffer(rbuf.data() + rlen, rbuf.size() - rlen), kTuple);
       if (dead) co_return false;
-      asio::error_code ec = wec;
-      size_t got = 0;
-      if (!ec) got = socket.read_some(asio::buffer(rbuf.data() + rlen, rbuf.size() - rlen), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
       if (ec) {
         Fail(ec == asio::error::eof ? std::string("the sheep closed the connection")
                                     : fmt::format("receive failed: {}", ec.message()));

@@ -108,7 +108,9 @@ int Serve(const Options& o, uint16_t port_id, const std::function<void()>& ready
     spdlog::info("kelpie-iscsi: metrics at http://{}/metrics", o.metrics);
   }
 
-  asio::io_context io;
+  // One thread runs the I/O context: with the hint, a handler it posts for itself goes on that
+  // thread's own queue instead of waking the reactor (an epoll_ctl per request otherwise).
+  asio::io_context io(1);
   TargetServer server(io, cfg);
   for (const auto& spec : o.ramdisks) {
     const size_t colon = spec.rfind(':');

@@ -72,7 +72,6 @@ asio::awaitable<Reply> PeerPool::Call(const cluster::NodeInfo& node, proto::Head
         co_await WithDeadline(io_, std::chrono::seconds(5), "connect timed out",
                               [&]() { return sock->async_connect(ep, use_awaitable); });
         sock->set_option(asio::ip::tcp::no_delay(true));
-        sock->non_blocking(true);  // the reply is read with read_some once readable
       }
       std::array<asio::const_buffer, 2> out = {asio::buffer(hb),
                                                asio::buffer(data.data(), data.size())};
@@ -84,15 +83,8 @@ asio::awaitable<Reply> PeerPool::Call(const cluster::NodeInfo& node, proto::Head
         // Once the reply starts to arrive, one recv takes its header and the data a read asked
         // for (the usual reply); whatever is missing then is read to the end.
         rep.data.resize((hdr.flags & proto::flag::kCmdWrite) ? 0 : hdr.data_length);
-        co_await sock->async_wait(Socket::wait_read, use_awaitable);
         std::array<asio::mutable_buffer, 2> in = {asio::buffer(rb), asio::buffer(rep.data)};
-        asio::error_code ec;
-        size_t got = sock->read_some(in, ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
-          got = 0;
-        } else if (ec) {
-          throw asio::system_error(ec);
-        }
+        const size_t got = co_await sock->async_read_some(in, use_awaitable);
         if (got < rb.size())
           co_await asio::async_read(*sock, asio::buffer(rb.data() + got, rb.size() - got),
                                     use_awaitable);

@@ -151,7 +151,9 @@ asio::awaitable<void> WaitForRoom(tcp::socket& sock, const InFlight& f, size_t c
 }
 
 // Bytes read from a connection ahead of the request being parsed, so that a request that arrived
-// whole (the usual case) costs one recv, and waiting for the next one costs no failed recv.
+// whole (the usual case) costs one recv, and a request already queued behind it none. (Waiting
+// with async_wait instead re-arms epoll, a syscall per wait, and a queued request still takes a
+// trip through the reactor.)
 class RequestBuffer {
  public:
   static constexpr size_t kCapacity = 16 << 10;
@@ -170,11 +172,8 @@ class RequestBuffer {
         end_ -= begin_;
         begin_ = 0;
       }
-      auto [wec] = co_await sock.async_wait(tcp::socket::wait_read, kTuple);
-      if (wec) co_return wec;
-      asio::error_code ec;
-      const size_t n = sock.read_some(asio::buffer(buf_.get() + end_, kCapacity - end_), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+      auto [ec, n] =
+          co_await sock.async_read_some(asio::buffer(buf_.get() + end_, kCapacity - end_), kTuple);
       if (ec) co_return ec;
       end_ += n;
     }

@@ -18,7 +18,9 @@ namespace kelpie::sheep {
 
 using asio::use_awaitable;
 
-Sheep::Sheep(Options opts) : opts_(std::move(opts)) {
+// The I/O context's concurrency hint is the number of threads that run it: with one (the
+// default on a small host) handlers posted from that thread skip waking the reactor.
+Sheep::Sheep(Options opts) : opts_(std::move(opts)), io_(std::max(1, opts_.threads)) {
   self_.addr = opts_.my_addr;
   self_.port = opts_.port;
   self_.nr_vnodes = opts_.vnodes;

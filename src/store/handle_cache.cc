@@ -38,6 +38,13 @@ void HandleCache::Evict(uint64_t oid) {
   index_.erase(it);
 }
 
+void HandleCache::Clear() {
+  std::list<Entry> dropped;  // closed outside the lock
+  std::lock_guard lk(mu_);
+  index_.clear();
+  dropped.swap(lru_);
+}
+
 size_t HandleCache::size() const {
   std::lock_guard lk(mu_);
   return lru_.size();

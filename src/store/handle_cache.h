@@ -14,6 +14,7 @@
 #include <mutex>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "store/file_io.h"
 
@@ -25,6 +26,13 @@ struct ObjectHandle {
   uint64_t size = 0;       // bytes of the data file
   int64_t data_alloc = 0;  // bytes of disk blocks the data file has (st_blocks * 512)
   bool allocated = false;  // data_alloc covers size: overwrites need no new space
+  // The sidecar's checksums, read whole on the first verified read of an object of at most
+  // kMaxCachedBlocks blocks and kept in step by every write through this handle (writes hold the
+  // object's exclusive lock), so a hot object's reads cost one pread instead of two. Empty: not
+  // read yet (or not cached).
+  static constexpr size_t kMaxCachedBlocks = 4096;
+  mutable std::mutex crc_mu;
+  mutable std::vector<uint32_t> crc_table;
 };
 
 class HandleCache {
@@ -35,6 +43,7 @@ class HandleCache {
   // Caches h for oid (replacing an entry), dropping the least recently used beyond capacity.
   void Insert(uint64_t oid, std::shared_ptr<ObjectHandle> h);
   void Evict(uint64_t oid);
+  void Clear();
   size_t size() const;
 
  private:

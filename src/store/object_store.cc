@@ -224,6 +224,28 @@ uint32_t ObjectStore::LoadChecksums(uint64_t oid, const ObjectHandle& h, uint64_
     }
     crc = own.get();
   }
+  const auto decode = [](const std::vector<uint8_t>& raw, std::span<uint32_t> to) {
+    for (size_t i = 0; i < to.size(); ++i) {
+      to[i] = uint32_t(raw[i * 4]) | uint32_t(raw[i * 4 + 1]) << 8 |
+              uint32_t(raw[i * 4 + 2]) << 16 | uint32_t(raw[i * 4 + 3]) << 24;
+    }
+  };
+  const size_t blocks = BlocksOf(h.size);
+  if (!own.ok() && blocks <= ObjectHandle::kMaxCachedBlocks) {
+    std::lock_guard lk(h.crc_mu);
+    if (h.crc_table.empty()) {
+      std::vector<uint8_t> raw(blocks * 4);
+      size_t got = 0;
+      if (PreadAll(crc, raw.data(), raw.size(), 0, got) && got == raw.size()) {
+        h.crc_table.resize(blocks);
+        decode(raw, h.crc_table);
+      }  // else the read below reports what is wrong
+    }
+    if (first + out.size() <= h.crc_table.size()) {
+      std::copy_n(h.crc_table.begin() + ptrdiff_t(first), out.size(), out.begin());
+      return res::kSuccess;
+    }
+  }
   std::vector<uint8_t> raw(out.size() * 4);
   size_t got = 0;
   if (!PreadAll(crc, raw.data(), raw.size(), first * 4, got)) return res::kEio;
@@ -231,10 +253,7 @@ uint32_t ObjectStore::LoadChecksums(uint64_t oid, const ObjectHandle& h, uint64_
     spdlog::error("object {}: checksum table ends before block {}", Hex(oid), first + got / 4);
     return res::kChecksumError;
   }
-  for (size_t i = 0; i < out.size(); ++i) {
-    out[i] = uint32_t(raw[i * 4]) | uint32_t(raw[i * 4 + 1]) << 8 | uint32_t(raw[i * 4 + 2]) << 16 |
-             uint32_t(raw[i * 4 + 3]) << 24;
-  }
+  decode(raw, out);
   return res::kSuccess;
 }
 
@@ -375,6 +394,11 @@ uint32_t ObjectStore::ApplyWrite(uint64_t oid, uint64_t offset, std::span<const 
     // What the files hold is unknown now: the next access reopens them.
     handles_.Evict(oid);
     return ErrnoToResult(err);
+  }
+  {
+    std::lock_guard clk(w.crc_mu);
+    if (first + crcs.size() <= w.crc_table.size())
+      std::copy(crcs.begin(), crcs.end(), w.crc_table.begin() + ptrdiff_t(first));
   }
   if (!w.allocated) {
     // Holes may have been filled: account for the blocks the write allocated.

@@ -65,6 +65,11 @@ class ObjectStore {
   // logged), kNoSpace (ENOSPC/EDQUOT or over capacity), kChecksumError (a block failed its
   // checksum, logged).
 
+  // Closes the cached handles of every object, and so forgets their checksums read into memory:
+  // the next access reopens the files as they are then (for files changed behind the store's
+  // back, as a crash or a test does).
+  void ForgetHandles() { handles_.Clear(); }
+
   // Reads out.size() bytes at offset. Bytes past the end of the file read as zeros.
   uint32_t Read(uint64_t oid, uint64_t offset, std::span<uint8_t> out) const;
   // Overwrites part of an existing object; kNoObj if it does not exist, kInvalidParms past its end.

@@ -26,7 +26,9 @@ class ZooKeeperMembership(KelpieTest, unittest.TestCase):
         zk = ZooKeeper(self.procs, self.work.path)
         c = ZkCluster(self.procs, self.work.path, zk.spec(timeout=5), nodes=3, copies=2)
         c.dog_ok("vdi", "create", "vol", "64M")
-        data = os.urandom(16 * MiB)
+        # 16 objects and the inode, 2 copies on 4 sheep: the new sheep is placed none of them with
+        # a probability of about 2^-17 (with 16 MiB, 1 in 32 runs failed for want of an object).
+        data = os.urandom(64 * MiB)
         c.dog_ok("vdi", "write", "vol", "0", input=data)
 
         t0 = time.time()
