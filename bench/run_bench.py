@@ -7,17 +7,20 @@ Starts, on loopback and free ports:
   - Debian tgtd with its sheepdog backing store on the same Kelpie VDI;
   - kelpie-iscsi on a second VDI, erasure coded 2:1 (two data strips and one parity strip).
 Fills the VDI and the file, then runs 4K random-ish reads and writes (step 64K) and 1M sequential
-reads and writes against each target in turn, and prints a table with each figure, its ratio to
-the file-backed tgtd and the issue's targets for kelpie-iscsi, plus the peak RSS (VmHWM) of
-kelpie-iscsi and of each sheep. Every process started is stopped by PID at the end, also on
+reads and writes: each test on every target in turn, for several rounds (the order rotated each
+round), and prints a table with each figure (the median of the rounds), its ratio to the
+file-backed tgtd (the median of the rounds' ratios) and the issue's targets for kelpie-iscsi,
+every round's figures, the peak RSS (VmHWM) of kelpie-iscsi and of each sheep, and what the
+machine and each daemon did during each run (CPU, I/O stall, disk traffic). Every process started is stopped by PID at the end, also on
 failure.
 
 Environment:
   KELPIE_BIN     directory with sheep, dog, kelpie-iscsi (default: build/bin)
-  BENCH_QUICK=1  1/8 of the requests on a 256 MiB VDI (smoke run)
+  BENCH_QUICK=1  1/8 of the requests on a 256 MiB VDI (smoke run; one round)
+  BENCH_ROUNDS=N rounds of every test on every target (default 3)
   BENCH_ONLY     comma-separated subset of targets: file,kelpie-iscsi,tgtd-sheepdog,ec
-  BENCH_PERF=DIR record `perf record -g` of kelpie-iscsi and sheep 0 during kelpie-iscsi's 4K
-                 runs into DIR (perf-<test>-<daemon>.data)
+  BENCH_PERF=DIR record `perf record -g` of kelpie-iscsi and sheep 0 during kelpie-iscsi's first
+                 round of each test into DIR (perf-<test>-<daemon>.data)
   BENCH_KEEP=1   keep the work directory (logs) even on success
 """
 import os
@@ -34,6 +37,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import kelpie_harness as kh  # noqa: E402  (reads KELPIE_BIN at import)
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "1" if QUICK else "3")))
 SCALE = 8 if QUICK else 1
 SIZE_MIB = 1024 // (4 if QUICK else 1)
 VDI = "bench"
@@ -94,6 +98,70 @@ def vm_hwm_kib(pid):
     return None
 
 
+def _proc_cpu_secs(pid):
+    """utime + stime of a live process, in seconds (None when it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _machine_counters():
+    """Whole-VM counters the conditions line is made of (each cumulative)."""
+    c = {}
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    c["busy"] = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    c["all"] = sum(ticks)
+    c["iowait"] = ticks[4]
+    try:
+        with open("/proc/pressure/io") as f:
+            c["io_stall_us"] = int(f.readline().rsplit("total=", 1)[1])
+        with open("/proc/pressure/cpu") as f:
+            c["cpu_stall_us"] = int(f.readline().rsplit("total=", 1)[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    with open("/proc/vmstat") as f:
+        for line in f:
+            k, v = line.split()
+            if k in ("pgpgin", "pgpgout"):
+                c[k] = int(v)  # KiB
+    c["children"] = sum(os.times()[2:4])  # qemu-img, once waited for
+    return c
+
+
+class Conditions:
+    """What the machine and each daemon did during one test, to tell noise from a stall.
+
+    The VM's CPUs and disk are shared with other guests: a slow figure with the daemons' CPU low
+    and I/O stall high is the host, one with a daemon's CPU high is Kelpie's own cost."""
+
+    def __init__(self, daemons):
+        self.daemons = daemons  # [(name, pid)]
+        self.t0 = time.time()
+        self.m0 = _machine_counters()
+        self.d0 = {n: _proc_cpu_secs(pid) for n, pid in daemons}
+
+    def finish(self):
+        wall = max(time.time() - self.t0, 1e-6)
+        m1 = _machine_counters()
+        d = {k: m1[k] - self.m0[k] for k in m1 if k in self.m0}
+        cells = ["machine busy %d%%" % round(100 * d["busy"] / max(d["all"], 1)),
+                 "iowait %d%%" % round(100 * d["iowait"] / max(d["all"], 1))]
+        if "io_stall_us" in d:
+            cells.append("io stall %d%%" % round(d["io_stall_us"] / 1e4 / wall))
+            cells.append("cpu stall %d%%" % round(d["cpu_stall_us"] / 1e4 / wall))
+        cells.append("disk read %d MB, written %d MB" % (d["pgpgin"] / 1024, d["pgpgout"] / 1024))
+        cells.append("qemu-img cpu %d%%" % round(100 * d["children"] / wall))
+        for name, pid in self.daemons:
+            now = _proc_cpu_secs(pid)
+            if now is not None and self.d0[name] is not None:
+                cells.append("%s cpu %d%%" % (name, round(100 * (now - self.d0[name]) / wall)))
+        return "; ".join(cells)
+
+
 class Perf:
     """perf record -g of some PIDs during one test; stopped by PID (SIGINT) at the end."""
 
@@ -136,6 +204,7 @@ def main():
     tgtds = []
     failed = True
     results = {}  # target -> test -> figure
+    conditions = []  # (target, test, what the machine and daemons did)
     rss = []
     try:
         log("workdir %s; %s run: %d MiB disk, 1/%d of the requests" %
@@ -184,21 +253,35 @@ def main():
             fill(eurl, SIZE_MIB)
             targets.append(("kelpie-iscsi, 2:1 erasure coded", eurl))
 
+        daemons = [("kelpie-iscsi", iscsi.proc.pid)]
+        daemons += [("sheep%d" % i, cluster.sheep[i].pid) for i in sorted(cluster.sheep)]
+        daemons += [(os.path.basename(t.proc.log_path)[:-4], t.proc.pid) for t in tgtds]
         for name, url in targets:
-            log("benchmarking %s: %s" % (name, url))
+            log("target %s: %s" % (name, url))
             results[name] = {}
-            for test, args, count, _unit, write in TESTS:
-                perf = None
-                if perf_dir and name == "kelpie-iscsi" and test.startswith("4K"):
-                    tag = test.replace(" ", "-").lower()
-                    perf = Perf(procs, perf_dir, tag, [("kelpie-iscsi", iscsi.proc.pid),
-                                                       ("sheep0", cluster.sheep[0].pid)])
-                try:
-                    secs = qemu_bench(url, args, count, write)
-                finally:
-                    if perf:
-                        perf.stop()
-                results[name][test] = figure(test, count, secs)
+        # Each test runs on every target in turn, ROUNDS times, the order rotated each round, so
+        # that a burst of the host's noise lands on one round of one target, not on all its tests.
+        for test, args, count, _unit, write in TESTS:
+            for r in range(ROUNDS):
+                for name, url in targets[r % len(targets):] + targets[:r % len(targets)]:
+                    log("%s, %s (round %d of %d)" % (name, test, r + 1, ROUNDS))
+                    perf = None
+                    if perf_dir and name == "kelpie-iscsi" and r == 0:
+                        tag = test.replace(" ", "-").lower()
+                        perf = Perf(procs, perf_dir, tag, [("kelpie-iscsi", iscsi.proc.pid),
+                                                           ("sheep0", cluster.sheep[0].pid)])
+                    # The page cache's dirty bytes of the runs before (the 1M writes leave up
+                    # to 3 GiB) are written out first, so that no target pays for another's.
+                    os.sync()
+                    cond = Conditions(daemons)
+                    try:
+                        secs = qemu_bench(url, args, count, write)
+                    finally:
+                        if perf:
+                            perf.stop()
+                    results[name].setdefault(test, []).append(figure(test, count, secs))
+                    conditions.append((name, test, cond.finish()))
+                    log("    %s" % conditions[-1][2])
 
         rss.append(("kelpie-iscsi", vm_hwm_kib(iscsi.proc.pid)))
         for i in sorted(cluster.sheep):
@@ -216,28 +299,37 @@ def main():
         keep = failed or os.environ.get("BENCH_KEEP", "") not in ("", "0")
         work.cleanup(keep)
 
-    print_table(results, rss)
+    print_table(results, rss, conditions)
 
 
-def print_table(results, rss):
+def median(values):
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def print_table(results, rss, conditions):
     ceiling = results.get("tgtd file (ceiling)", {})
     print()
     print("Kelpie bench (%s run: %d MiB disk; 4K: %d requests, depth 32, step 64K; "
-          "1M: %d requests, depth 8)" % ("quick" if QUICK else "full", SIZE_MIB, 16384 // SCALE,
-                                         1024 // SCALE))
+          "1M: %d requests, depth 8; %d round%s)" % (
+              "quick" if QUICK else "full", SIZE_MIB, 16384 // SCALE, 1024 // SCALE, ROUNDS,
+              "" if ROUNDS == 1 else "s, each running every target in turn"))
+    if ROUNDS > 1:
+        print("Figures are the median of the rounds; a ratio is the median of the rounds' ratios "
+              "(each to the file-backed tgtd of the same round).")
     print()
     print("| target | 4K read IOPS | 4K write IOPS | 1M read MB/s | 1M write MB/s |")
     print("|---|---|---|---|---|")
     for name, figs in results.items():
         cells = []
         for test, _a, _c, _u, _w in TESTS:
-            v = figs.get(test)
-            if v is None:
+            rounds = figs.get(test)
+            if not rounds:
                 cells.append("-")
                 continue
-            s = "%.0f" % v
+            s = "%.0f" % median(rounds)
             if ceiling.get(test) and name != "tgtd file (ceiling)":
-                ratio = v / ceiling[test]
+                ratio = median([v / c for v, c in zip(rounds, ceiling[test])])
                 s += " (%.2f×" % ratio
                 if name == "kelpie-iscsi":
                     s += ", goal %.2f× %s" % (GOALS[test],
@@ -245,6 +337,19 @@ def print_table(results, rss):
                 s += ")"
             cells.append(s)
         print("| %s | %s |" % (name, " | ".join(cells)))
+    if ROUNDS > 1:
+        print()
+        print("Each round (figure, and ratio to the ceiling of that round):")
+        for name, figs in results.items():
+            for test, _a, _c, _u, _w in TESTS:
+                rounds = figs.get(test, [])
+                cells = []
+                for i, v in enumerate(rounds):
+                    c = ceiling.get(test, [])
+                    cells.append("%.0f" % v + (" (%.2f×)" % (v / c[i]) if i < len(c) and
+                                               name != "tgtd file (ceiling)" else ""))
+                if cells:
+                    print("- %s, %s: %s" % (name, test, ", ".join(cells)))
     print()
     print("| daemon | peak RSS (VmHWM) |")
     print("|---|---|")
@@ -254,6 +359,10 @@ def print_table(results, rss):
     print()
     print("RSS bound (256 MiB per Kelpie daemon): %s" % ("NOT met: " + ", ".join(over)
                                                            if over else "met"))
+    print()
+    print("Conditions per test (CPU as % of one core; stalls from /proc/pressure):")
+    for name, test, line in conditions:
+        print("- %s, %s: %s" % (name, test, line))
 
 
 if __name__ == "__main__":
