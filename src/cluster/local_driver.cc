@@ -1,12 +1,16 @@
 #include "cluster/local_driver.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -103,12 +107,15 @@ LocalDriver::LocalDriver(std::string path) : path_(std::move(path)) {}
 
 LocalDriver::~LocalDriver() {
   stop_ = true;
+  Wake();
   if (thread_.joinable()) thread_.join();
   {
     std::lock_guard lk(g_live_mu);
     g_live_nonces.erase(me_.nonce);
   }
-  if (fd_ >= 0) ::close(fd_);
+  for (int fd : {fd_, watch_fd_, wake_fd_}) {
+    if (fd >= 0) ::close(fd);
+  }
 }
 
 bool LocalDriver::Start(const NodeInfo& self, SnapshotFn snapshot, EventFn on_event) {
@@ -128,18 +135,32 @@ bool LocalDriver::Start(const NodeInfo& self, SnapshotFn snapshot, EventFn on_ev
   }
   snapshot_ = std::move(snapshot);
   on_event_ = std::move(on_event);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  watch_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (watch_fd_ >= 0 && ::inotify_add_watch(watch_fd_, path_.c_str(), IN_MODIFY) < 0) {
+    ::close(watch_fd_);
+    watch_fd_ = -1;
+  }
+  if (watch_fd_ < 0 || wake_fd_ < 0) {
+    spdlog::warn("local driver: cannot watch {} ({}): polling it every 5 ms", path_,
+                 std::strerror(errno));
+  }
   thread_ = std::thread([this] { Loop(); });
   return true;
 }
 
 void LocalDriver::Notify(const std::string& payload) {
-  std::lock_guard lk(out_mu_);
-  outbox_.push_back(payload);
+  {
+    std::lock_guard lk(out_mu_);
+    outbox_.push_back(payload);
+  }
+  Wake();
 }
 
 void LocalDriver::Stop() {
   if (!thread_.joinable()) return;
   stop_ = true;
+  Wake();
   thread_.join();
   if (joined_ && !left_ && Lock()) {
     ReadNew(true);
@@ -357,7 +378,34 @@ void LocalDriver::Loop() {
       for (const Member& m : members_) work |= !(m == me_) && !Alive(m);
     }
     if (work) DoLockedWork();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // After work, look again soon (a second join request waits for the next pass); otherwise
+    // sleep until the next liveness check unless the file changes first.
+    const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - last_check);
+    Wait(work ? 5 : int(std::clamp<int64_t>(100 - since.count(), 1, 100)));
+  }
+}
+
+void LocalDriver::Wake() {
+  const uint64_t one = 1;
+  if (wake_fd_ >= 0 && ::write(wake_fd_, &one, sizeof one) < 0) {
+    // Already signalled (the counter is far from full) or closing: nothing to do.
+  }
+}
+
+void LocalDriver::Wait(int timeout_ms) {
+  if (watch_fd_ < 0 || wake_fd_ < 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(timeout_ms, 5)));
+    return;
+  }
+  pollfd fds[2] = {{watch_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  if (::poll(fds, 2, timeout_ms) <= 0) return;
+  char events[4096];
+  while (::read(watch_fd_, events, sizeof events) > 0) {
+  }
+  uint64_t count;
+  if (::read(wake_fd_, &count, sizeof count) < 0) {
+    // Not signalled: the file changed.
   }
 }
 

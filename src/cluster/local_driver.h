@@ -1,7 +1,9 @@
 // LocalDriver: membership for the sheep of one host, through a shared file (sheepdog's "local"
 // driver). The file is an append-only log of records — join requests, acceptances, leaves and
 // broadcast messages — appended under flock(LOCK_EX), so its order is the cluster's total order.
-// Every sheep polls the file and applies new records in order. A member is identified by pid,
+// Every sheep applies new records in order as soon as inotify reports the file changed (or every
+// 5 ms where inotify is unavailable); a sheep idle between records costs no wake-ups but a
+// liveness check of the members every 100 ms. A member is identified by pid,
 // process start time and a random nonce; a member whose process is gone gets a LEAVE record
 // from whichever member notices first.
 #pragma once
@@ -44,9 +46,14 @@ class LocalDriver : public MembershipDriver {
   void Unlock();
   bool Alive(const Member& m) const;
   void DoLockedWork();
+  // Sleeps until the file changes, Notify or Stop wakes the loop, or timeout_ms passes.
+  void Wait(int timeout_ms);
+  void Wake();
 
   std::string path_;
   int fd_ = -1;
+  int watch_fd_ = -1;  // inotify on path_ (-1: poll every 5 ms)
+  int wake_fd_ = -1;   // eventfd: Notify and Stop wake the loop
   Member me_;
   SnapshotFn snapshot_;
   EventFn on_event_;
