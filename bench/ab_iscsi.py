@@ -7,7 +7,6 @@ writes) alternately through each, so the machine's noise hits both alike.
   AB_ROUNDS=N      rounds (default 3); AB_WRITES=1 adds 4K writes; AB_MIB=N disk size (256)
 """
 import os
-import resource
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -15,19 +14,6 @@ sys.path.insert(0, HERE)
 import run_bench as rb  # noqa: E402  (sets up kelpie_harness)
 
 kh = rb.kh
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid):
-    """utime + stime of a process, in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def children_cpu_s():
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 
 def main():
@@ -56,16 +42,16 @@ def main():
                 for test, write in tests:
                     pids = [("iscsi", t.proc.pid)] + [("sheep%d" % i, c.sheep[i].pid)
                                                       for i in sorted(c.sheep)]
-                    before = [cpu_s(p) for _, p in pids]
-                    q0 = children_cpu_s()
+                    before = [rb.proc_cpu_secs(p) for _, p in pids]
+                    q0 = rb.children_cpu_secs()
                     secs = rb.qemu_bench(t.url("ab"), ["-d", "32", "-s", "4k", "-S", "64k"], n,
                                          write)
-                    cpu = [cpu_s(p) - b for (_, p), b in zip(pids, before)]
+                    cpu = [rb.proc_cpu_secs(p) - b for (_, p), b in zip(pids, before)]
                     figs[tag].setdefault(test, []).append(n / secs)
                     print("   %s %s CPU us/IO: %s qemu-img %.0f" % (
                         tag, test, " ".join("%s %.0f" % (nm, x * 1e6 / n)
                                             for (nm, _), x in zip(pids, cpu)),
-                        (children_cpu_s() - q0) * 1e6 / n), flush=True)
+                        (rb.children_cpu_secs() - q0) * 1e6 / n), flush=True)
         failed = False
     finally:
         procs.stop_all()

@@ -11,8 +11,8 @@ reads and writes: each test on every target in turn, for several rounds (the ord
 round), and prints a table with each figure (the median of the rounds), its ratio to the
 file-backed tgtd (the median of the rounds' ratios) and the issue's targets for kelpie-iscsi,
 every round's figures, the peak RSS (VmHWM) of kelpie-iscsi and of each sheep, and what the
-machine and each daemon did during each run (CPU, I/O stall, disk traffic). Every process started is stopped by PID at the end, also on
-failure.
+machine and each daemon did during each run (CPU, I/O stall, disk traffic). Every process
+started is stopped by PID at the end, also on failure.
 
 Environment:
   KELPIE_BIN     directory with sheep, dog, kelpie-iscsi (default: build/bin)
@@ -26,6 +26,7 @@ Environment:
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -42,6 +43,7 @@ SCALE = 8 if QUICK else 1
 SIZE_MIB = 1024 // (4 if QUICK else 1)
 VDI = "bench"
 VDI_EC = "bench-ec"
+CEILING = "tgtd file (ceiling)"  # the target every ratio is to
 
 # name, args, count, unit. The 4K runs cover the whole disk (16384 x step 64K = 1 GiB).
 TESTS = [
@@ -98,7 +100,7 @@ def vm_hwm_kib(pid):
     return None
 
 
-def _proc_cpu_secs(pid):
+def proc_cpu_secs(pid):
     """utime + stime of a live process, in seconds (None when it is gone)."""
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -106,6 +108,11 @@ def _proc_cpu_secs(pid):
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
+
+
+def children_cpu_secs():
+    """CPU seconds of this script's waited-for children (qemu-img)."""
+    return sum(os.times()[2:4])
 
 
 def _machine_counters():
@@ -128,7 +135,7 @@ def _machine_counters():
             k, v = line.split()
             if k in ("pgpgin", "pgpgout"):
                 c[k] = int(v)  # KiB
-    c["children"] = sum(os.times()[2:4])  # qemu-img, once waited for
+    c["children"] = children_cpu_secs()
     return c
 
 
@@ -142,7 +149,7 @@ class Conditions:
         self.daemons = daemons  # [(name, pid)]
         self.t0 = time.time()
         self.m0 = _machine_counters()
-        self.d0 = {n: _proc_cpu_secs(pid) for n, pid in daemons}
+        self.d0 = {n: proc_cpu_secs(pid) for n, pid in daemons}
 
     def finish(self):
         wall = max(time.time() - self.t0, 1e-6)
@@ -156,7 +163,7 @@ class Conditions:
         cells.append("disk read %d MB, written %d MB" % (d["pgpgin"] / 1024, d["pgpgout"] / 1024))
         cells.append("qemu-img cpu %d%%" % round(100 * d["children"] / wall))
         for name, pid in self.daemons:
-            now = _proc_cpu_secs(pid)
+            now = proc_cpu_secs(pid)
             if now is not None and self.d0[name] is not None:
                 cells.append("%s cpu %d%%" % (name, round(100 * (now - self.d0[name]) / wall)))
         return "; ".join(cells)
@@ -225,7 +232,7 @@ def main():
             url = t.export("iqn.2026-11.io.kelpie.bench:file", img)
             log("filling the file behind tgtd")
             fill(url, SIZE_MIB)
-            targets.append(("tgtd file (ceiling)", url))
+            targets.append((CEILING, url))
 
         exports = [VDI]
         if want("ec"):
@@ -302,13 +309,15 @@ def main():
     print_table(results, rss, conditions)
 
 
-def median(values):
-    v = sorted(values)
-    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+def round_ratios(name, test, results):
+    """Each round's figure over the ceiling's of the same round ([] for the ceiling itself)."""
+    ceiling = results.get(CEILING, {}).get(test, [])
+    if name == CEILING:
+        return []
+    return [v / c for v, c in zip(results[name].get(test, []), ceiling)]
 
 
 def print_table(results, rss, conditions):
-    ceiling = results.get("tgtd file (ceiling)", {})
     print()
     print("Kelpie bench (%s run: %d MiB disk; 4K: %d requests, depth 32, step 64K; "
           "1M: %d requests, depth 8; %d round%s)" % (
@@ -327,9 +336,10 @@ def print_table(results, rss, conditions):
             if not rounds:
                 cells.append("-")
                 continue
-            s = "%.0f" % median(rounds)
-            if ceiling.get(test) and name != "tgtd file (ceiling)":
-                ratio = median([v / c for v, c in zip(rounds, ceiling[test])])
+            s = "%.0f" % statistics.median(rounds)
+            ratios = round_ratios(name, test, results)
+            if ratios:
+                ratio = statistics.median(ratios)
                 s += " (%.2f×" % ratio
                 if name == "kelpie-iscsi":
                     s += ", goal %.2f× %s" % (GOALS[test],
@@ -342,12 +352,9 @@ def print_table(results, rss, conditions):
         print("Each round (figure, and ratio to the ceiling of that round):")
         for name, figs in results.items():
             for test, _a, _c, _u, _w in TESTS:
-                rounds = figs.get(test, [])
-                cells = []
-                for i, v in enumerate(rounds):
-                    c = ceiling.get(test, [])
-                    cells.append("%.0f" % v + (" (%.2f×)" % (v / c[i]) if i < len(c) and
-                                               name != "tgtd file (ceiling)" else ""))
+                ratios = round_ratios(name, test, results)
+                cells = ["%.0f" % v + (" (%.2f×)" % ratios[i] if i < len(ratios) else "")
+                         for i, v in enumerate(figs.get(test, []))]
                 if cells:
                     print("- %s, %s: %s" % (name, test, ", ".join(cells)))
     print()

@@ -31,6 +31,8 @@ namespace {
 constexpr uint32_t kMagic = 0x4b4c5031;  // "KLP1"
 constexpr size_t kRecordHeader = 12;     // magic, length, checksum
 constexpr uint32_t kMaxRecord = 64u << 20;
+// How often the members' processes are checked for life.
+constexpr std::chrono::milliseconds kLivenessEvery(100);
 
 // Nonces of the driver instances alive in this process (several may share one pid in tests).
 std::mutex g_live_mu;
@@ -373,16 +375,16 @@ void LocalDriver::Loop() {
       for (const Member& p : pending_) work |= Alive(p);
     }
     const auto now = std::chrono::steady_clock::now();
-    if (now - last_check > std::chrono::milliseconds(100)) {
+    if (now - last_check > kLivenessEvery) {
       last_check = now;
       for (const Member& m : members_) work |= !(m == me_) && !Alive(m);
     }
     if (work) DoLockedWork();
     // After work, look again soon (a second join request waits for the next pass); otherwise
     // sleep until the next liveness check unless the file changes first.
-    const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - last_check);
-    Wait(work ? 5 : int(std::clamp<int64_t>(100 - since.count(), 1, 100)));
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        last_check + kLivenessEvery - std::chrono::steady_clock::now());
+    Wait(work ? 5 : int(std::clamp<int64_t>(left.count(), 1, kLivenessEvery.count())));
   }
 }
 

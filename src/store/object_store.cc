@@ -65,6 +65,14 @@ std::vector<uint8_t> CrcBytes(std::span<const uint32_t> crcs) {
   return out;
 }
 
+// CrcBytes read back: out.size() checksums from the front of bytes.
+void CrcsFromBytes(std::span<const uint8_t> bytes, std::span<uint32_t> out) {
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = uint32_t(bytes[i * 4]) | uint32_t(bytes[i * 4 + 1]) << 8 |
+             uint32_t(bytes[i * 4 + 2]) << 16 | uint32_t(bytes[i * 4 + 3]) << 24;
+  }
+}
+
 int64_t AllocatedBytes(const fs::path& p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0 ? int64_t(st.st_blocks) * 512 : 0;
@@ -224,12 +232,6 @@ uint32_t ObjectStore::LoadChecksums(uint64_t oid, const ObjectHandle& h, uint64_
     }
     crc = own.get();
   }
-  const auto decode = [](const std::vector<uint8_t>& raw, std::span<uint32_t> to) {
-    for (size_t i = 0; i < to.size(); ++i) {
-      to[i] = uint32_t(raw[i * 4]) | uint32_t(raw[i * 4 + 1]) << 8 |
-              uint32_t(raw[i * 4 + 2]) << 16 | uint32_t(raw[i * 4 + 3]) << 24;
-    }
-  };
   const size_t blocks = BlocksOf(h.size);
   if (!own.ok() && blocks <= ObjectHandle::kMaxCachedBlocks) {
     std::lock_guard lk(h.crc_mu);
@@ -238,7 +240,7 @@ uint32_t ObjectStore::LoadChecksums(uint64_t oid, const ObjectHandle& h, uint64_
       size_t got = 0;
       if (PreadAll(crc, raw.data(), raw.size(), 0, got) && got == raw.size()) {
         h.crc_table.resize(blocks);
-        decode(raw, h.crc_table);
+        CrcsFromBytes(raw, h.crc_table);
       }  // else the read below reports what is wrong
     }
     if (first + out.size() <= h.crc_table.size()) {
@@ -253,7 +255,7 @@ uint32_t ObjectStore::LoadChecksums(uint64_t oid, const ObjectHandle& h, uint64_
     spdlog::error("object {}: checksum table ends before block {}", Hex(oid), first + got / 4);
     return res::kChecksumError;
   }
-  decode(raw, out);
+  CrcsFromBytes(raw, out);
   return res::kSuccess;
 }
 
